@@ -1,0 +1,32 @@
+# Two commands do all the set-up on a fresh machine that has only python3:
+#   make demo   runs the main job
+#   make test   runs the whole test suite (plus ruff and mypy)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	ACCIO_HOME=$${ACCIO_HOME:-$(CURDIR)/.accio-demo} $(BIN)/python examples/demo.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/mypy
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_expand.py
+
+clean:
+	rm -rf $(VENV) .accio-demo .pytest_cache .mypy_cache .ruff_cache

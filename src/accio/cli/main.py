@@ -1,0 +1,125 @@
+"""The ``accio`` command: argument parsing, dispatch, and the error edge.
+
+Any ``AccioError`` becomes ``ERROR: <file>: <path>: <reason>`` lines on stderr and its documented
+exit code (cli.md §1: 0 ok, 1 usage/not found, 2 definition, 4 runtime, 5 internal). Anything
+else is an internal error (exit 5); ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from accio import __version__
+from accio.cli.commands import definitions
+from accio.errors import EXIT_INTERNAL, EXIT_USAGE, AccioError, UsageError
+
+Handler = Callable[[argparse.Namespace], int]
+
+# Modules that add sub-commands; each exposes register(subparsers).
+COMMAND_MODULES = [definitions]
+
+_SINGLE_DASH_LONG = re.compile(r"^-([a-zA-Z][a-zA-Z0-9-]+)(=.*)?$", re.DOTALL)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises UsageError (exit 1) instead of exiting with 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see 'accio help {self.prog.split()[-1]}')")
+
+
+def normalise_flags(argv: Sequence[str]) -> list[str]:
+    """Accept the original's single-dash long flags (``-name=x``, ``-tags=a,b``) as ``--name``."""
+    out: list[str] = []
+    ended = False
+    for arg in argv:
+        if ended:
+            out.append(arg)
+            continue
+        if arg == "--":
+            ended = True
+            out.append(arg)
+            continue
+        match = _SINGLE_DASH_LONG.match(arg)
+        out.append(f"-{arg}" if match else arg)
+    return out
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="accio",
+        description="Accio: typed workflows, parameter sweeps, seeds and memoized results.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--version", action="version", version=f"accio {__version__}")
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=ArgumentParser
+    )
+    for module in COMMAND_MODULES:
+        module.register(subparsers)
+    help_parser = subparsers.add_parser("help", help="show help for accio or one command")
+    help_parser.add_argument("topic", nargs="?", help="a command name")
+    help_parser.set_defaults(handler=lambda args: _help(parser, subparsers, args))
+    version_parser = subparsers.add_parser("version", help="print the version")
+    version_parser.set_defaults(handler=lambda args: print(f"Client version: {__version__}") or 0)
+    return parser
+
+
+def _help(
+    parser: ArgumentParser,
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+    args: argparse.Namespace,
+) -> int:
+    if args.topic is None:
+        parser.print_help()
+        return 0
+    sub = subparsers.choices.get(args.topic)
+    if sub is None:
+        raise UsageError(f"unknown command {args.topic!r}; see 'accio help'")
+    sub.print_help()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = normalise_flags(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args_list
+    try:
+        parser = build_parser()
+        if not args_list:
+            parser.print_help()
+            return 0
+        args = parser.parse_args(args_list)
+        handler: Handler | None = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help()
+            return EXIT_USAGE
+        return handler(args)
+    except AccioError as exc:
+        if debug:
+            traceback.print_exc()
+        for line in exc.lines():
+            print(f"ERROR: {line}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ERROR: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # the last line of defence: no traceback reaches a user
+        if debug:
+            traceback.print_exc()
+        print(
+            f"ERROR: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+def run() -> None:
+    sys.exit(main())

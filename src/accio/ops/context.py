@@ -1,0 +1,52 @@
+"""What an operator sees while it runs: its seed and generators, a scratch directory, a logger."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from accio.definitions.seeds import derive_trace_seed
+from accio.errors import AccioError
+
+
+class SeedUnavailableError(AccioError):
+    """A stable operator asked for a seed; only unstable operators receive one."""
+
+
+@dataclass
+class OperatorContext:
+    """Per-execution context handed to ``Operator.run``.
+
+    ``seed`` exists only for unstable operators. Per-trace randomness must come from
+    :meth:`trace_rng`, so that a trace's noise depends on (node seed, trace id) only, not on which
+    other traces are in the dataset or in what order they are processed.
+    """
+
+    operator: str
+    unstable: bool
+    node_seed: int | None
+    workdir: Path
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("accio.operator"))
+
+    @property
+    def seed(self) -> int:
+        if not self.unstable or self.node_seed is None:
+            raise SeedUnavailableError(
+                f"operator {self.operator} is not declared unstable and has no seed"
+            )
+        return self.node_seed
+
+    def rng(self) -> np.random.Generator:
+        """A generator seeded with the node seed."""
+        return np.random.default_rng(self.seed)
+
+    def trace_rng(self, trace_id: str) -> np.random.Generator:
+        """A generator for one trace, keyed on (node seed, trace id) (decisions.md §9)."""
+        return np.random.default_rng(derive_trace_seed(self.seed, trace_id))
+
+    def log(self, message: str) -> None:
+        """A line in the node's log."""
+        print(message, flush=True)
