@@ -31,7 +31,10 @@ def find_workflow(
     run file.
     """
     if explicit is not None:
-        workflow, warnings = load_workflow(explicit, registry)
+        try:
+            workflow, warnings = load_workflow(explicit, registry)
+        except DefinitionError as exc:
+            raise DefinitionError([*run.problems, *exc.problems]) from None
         return _check_id(run, workflow, explicit), str(Path(explicit).resolve()), warnings
     if stored is not None:
         found = stored(run.workflow)
@@ -45,12 +48,13 @@ def find_workflow(
     wf_id, _ = split_workflow_spec(run.workflow)
     raise DefinitionError(
         [
+            *run.problems,
             Problem(
                 "workflow",
                 f"workflow {run.workflow!r} not found: push it with 'accio push {wf_id}.json', "
                 f"pass --workflow FILE, or put {wf_id}.json beside the run file",
                 run.file,
-            )
+            ),
         ]
     )
 
@@ -67,7 +71,8 @@ def _check_id(run: RunDef, workflow: Workflow, where: str) -> Workflow:
             "workflow",
             f"asks for version {version}, but {where} is version {workflow.version[:12]}",
         )
-    problems.raise_if_errors()
+    if problems.errors:
+        raise DefinitionError([*run.problems, *problems.items])
     return workflow
 
 

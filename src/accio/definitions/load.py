@@ -43,9 +43,21 @@ def read_json_file(path: str | Path) -> Any:
     return parse_json_text(text, file)
 
 
+RUN_ONLY_KEYS = frozenset({"workflow", "seed", "repeat", "tags", "notes"})
+
+
 def definition_kind(document: Any) -> DefinitionKind:
-    """A document with a top-level ``workflow`` key is a run definition (cli.md, proposed)."""
-    return "run" if isinstance(document, dict) and "workflow" in document else "workflow"
+    """Run or workflow? A ``workflow`` key, run-only keys or object ``params`` without ``graph``
+    make a run definition (cli.md, proposed; a run that forgot ``workflow`` is still a run)."""
+    if not isinstance(document, dict):
+        return "run" if isinstance(document, str) else "workflow"
+    if "workflow" in document:
+        return "run"
+    if "graph" in document:
+        return "workflow"
+    if RUN_ONLY_KEYS & set(document) or isinstance(document.get("params"), dict):
+        return "run"
+    return "workflow"
 
 
 def workflow_id_from_path(path: str | Path) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from accio.errors import Problem
 from accio.ops.api import NO_DEFAULT
 from accio.values.types import DataType
 
@@ -100,6 +101,7 @@ class Single:
 
     raw: Any
     from_text: bool = False
+    wrapped: bool = False  # written {"value": X} rather than a bare X
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,8 @@ class RunDef:
     seed: int | None = None
     repeat: int = 1
     file: str | None = None
+    #: Problems found while parsing, reported together with those found against the workflow.
+    problems: tuple[Problem, ...] = ()
 
     def param_forms(self) -> Iterator[tuple[str, ValueForm]]:
         return iter(self.params)

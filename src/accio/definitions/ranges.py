@@ -14,6 +14,8 @@ Semantics (definitions.md §8 "Proposed", decisions.md §3 and §4):
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -55,8 +57,9 @@ def enumerate_range(dtype: DataType, spec: Range) -> tuple[Any, ...]:
     values: Sequence[float]
     if spec.log is not None:
         if dtype.base not in LOG_TYPES:
+            flag = {"e": "log", "2": "log2", "10": "log10"}[spec.log]
             raise RangeError(
-                "log", f"log ranges exist for double, distance and duration, not {dtype}"
+                flag, f"log ranges exist for double, distance and duration, not {dtype}"
             )
         values = _log_values(dtype, start, stop, spec.step)
     elif dtype.base in INTEGER_TYPES or dtype.base in ("timestamp", "duration"):
@@ -67,13 +70,14 @@ def enumerate_range(dtype: DataType, spec: Range) -> tuple[Any, ...]:
         raise RangeError(
             "to",
             f"empty range: from {_show(spec.start)} to {_show(spec.stop)} with step "
-            f"{_show(spec.step)} gives no value (check the direction of step)",
+            f"{_show(spec.step, '10' if spec.log else '1')} gives no value (check the direction "
+            "of step)",
         )
     return tuple(_unique([_typed(dtype, v) for v in values]))
 
 
-def _show(raw: Any) -> str:
-    return "default" if raw is None else repr(raw)
+def _show(raw: Any, default: str = "") -> str:
+    return f"{default} (the default)" if raw is None else json.dumps(raw)
 
 
 def _bound(dtype: DataType, raw: Any, field: str) -> float | int:
@@ -144,8 +148,16 @@ def _progression_count(a: float, b: float, s: float) -> int:
     if (b - a) * s < 0:
         return 0
     # Values only carry 12 significant digits, so a bound that misses by less than that lands.
-    tolerance = 1e-9 + 1e-11 * max(abs(a), abs(b)) / abs(s)
-    return _check_count(math.floor((b - a) / s + tolerance) + 1)
+    with contextlib.suppress(OverflowError, ZeroDivisionError):
+        steps = (b - a) / s
+        tolerance = 1e-9 + 1e-11 * max(abs(a), abs(b)) / abs(s)
+        if math.isfinite(steps) and math.isfinite(tolerance) and steps <= MAX_RANGE_VALUES:
+            return _check_count(math.floor(steps + tolerance) + 1)
+    raise RangeError(
+        "step",
+        f"range has more than the limit of {MAX_RANGE_VALUES:,} values per parameter "
+        "(is step in the right unit?)",
+    )
 
 
 def _snap(values: list[float], start: float, stop: float) -> list[float]:
@@ -159,8 +171,8 @@ def _snap(values: list[float], start: float, stop: float) -> list[float]:
 
 def _log_values(dtype: DataType, start: float, stop: float, raw_step: Any) -> list[float]:
     if start <= 0 or stop <= 0:
-        field = "from" if start <= 0 else "to"
-        raise RangeError(field, "log range bounds must be > 0")
+        field, got = ("from", start) if start <= 0 else ("to", stop)
+        raise RangeError(field, f"log range bounds must be > 0, got {got:g}")
     if raw_step is None:
         ratio = DEFAULT_LOG_RATIO
     elif isinstance(raw_step, bool) or not isinstance(raw_step, int | float | str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -38,26 +39,28 @@ def parse_run(document: Any, *, file: str | None = None) -> tuple[RunDef | None,
             "workflow", "missing workflow: the id (or id:version) of the workflow to run"
         )
     elif not isinstance(workflow, str) or not workflow.strip():
-        problems.error(
-            "workflow", f'expected a workflow id such as "geoind", got {json_kind(workflow)}'
-        )
+        got = "an empty string" if isinstance(workflow, str) else json_kind(workflow)
+        problems.error("workflow", f'expected a workflow id such as "geoind", got {got}')
         workflow = None
     elif workflow.count(":") > 1:
         problems.error(
             "workflow", f"invalid workflow specification {workflow!r}: use id or id:version"
         )
+        workflow = None
     name = problems.optional_string(document, "name", "")
     notes = problems.optional_string(document, "notes", "")
     tags = _parse_tags(document.get("tags", []), problems)
     seed = parse_seed(document["seed"], "seed", problems) if "seed" in document else None
     repeat = parse_repeat(document.get("repeat", 1), "repeat", problems)
     params = _parse_params(document.get("params", {}), problems)
-    if problems.errors or workflow is None:
+    if workflow is None:
         return None, problems
-    return (
-        RunDef(workflow.strip(), params, name, notes, tags, seed, repeat or 1, file),
-        problems,
+    # Built even when some fields are wrong, so that checking it against its workflow can report
+    # the remaining problems too (all errors at once); callers must look at ``problems`` first.
+    run = RunDef(
+        workflow.strip(), params, name, notes, tags, seed, repeat or 1, file, tuple(problems.items)
     )
+    return run, problems
 
 
 def _parse_tags(raw: Any, problems: Problems) -> tuple[str, ...]:
@@ -67,7 +70,8 @@ def _parse_tags(raw: Any, problems: Problems) -> tuple[str, ...]:
     tags: list[str] = []
     for i, tag in enumerate(raw):
         if not isinstance(tag, str) or not tag.strip():
-            problems.error(f"tags[{i}]", f"expected a non-empty string, got {json_kind(tag)}")
+            got = "an empty string" if isinstance(tag, str) else json_kind(tag)
+            problems.error(f"tags[{i}]", f"expected a non-empty string, got {got}")
         elif tag.strip() not in tags:
             tags.append(tag.strip())
     return tuple(tags)
@@ -89,7 +93,8 @@ def parse_seed(raw: Any, path: str, problems: Problems) -> int | None:
             value = None
     if value is None or not -(2**63) <= value < 2**64:
         problems.error(
-            path, f"expected a 64-bit integer seed (number or decimal string), got {raw!r}"
+            path,
+            f"expected a 64-bit integer seed (number or decimal string), got {json.dumps(raw)}",
         )
         return None
     # Negative and 64-bit seeds are folded into the 63-bit space used everywhere else.
@@ -100,7 +105,9 @@ def parse_repeat(raw: Any, path: str, problems: Problems) -> int | None:
     if isinstance(raw, str) and raw.strip().isdigit():
         raw = int(raw.strip())
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_REPEAT:
-        problems.error(path, f"expected an integer between 1 and {MAX_REPEAT:,}, got {raw!r}")
+        problems.error(
+            path, f"expected an integer between 1 and {MAX_REPEAT:,}, got {json.dumps(raw)}"
+        )
         return None
     return raw
 
@@ -127,20 +134,23 @@ def parse_value_form(value: Any, path: str, problems: Problems) -> ValueForm | N
             return None
         return Single(value)
     allowed = (*SINGLE_KEYS, *VALUES_KEYS, *RANGE_KEYS)
-    problems.check_keys(value, allowed, path)
     kinds = [
         kind
         for kind, keys in (("value", SINGLE_KEYS), ("values", VALUES_KEYS), ("range", RANGE_KEYS))
         if any(k in value for k in keys)
     ]
-    if not kinds:
-        if all(k in allowed for k in value):
-            problems.error(
-                path,
-                'expected {"value": X}, {"values": [...]} or {"from": A, "to": B, "step": S}; '
-                'a map value must be written {"value": {...}}',
-            )
+    if not kinds and any(did_you_mean(k, allowed) for k in value):
+        problems.check_keys(value, allowed, path)  # a misspelt key: say which one was meant
         return None
+    if not kinds:
+        got = f"an object with keys {', '.join(map(repr, value))}" if value else "an empty object"
+        problems.error(
+            path,
+            'expected {"value": X}, {"values": [...]} or {"from": A, "to": B, "step": S}, got '
+            f'{got}; a map value must be written {{"value": {{...}}}}',
+        )
+        return None
+    problems.check_keys(value, allowed, path)
     if len(kinds) > 1:
         problems.error(path, f"conflicting value forms: {' and '.join(kinds)}; use exactly one")
         return None
@@ -148,7 +158,7 @@ def parse_value_form(value: Any, path: str, problems: Problems) -> ValueForm | N
         if value["value"] is None:
             problems.error(field_path(path, "value"), "expected a value, got null")
             return None
-        return Single(value["value"])
+        return Single(value["value"], wrapped=True)
     if kinds[0] == "values":
         raws = value["values"]
         if not isinstance(raws, list):
@@ -222,12 +232,15 @@ def resolve_run(
     registry: OperatorRegistry,
     *,
     seed: int | None = None,
+    problems: Problems | None = None,
 ) -> Sweep:
     """Check a run against its workflow and build its (lazy) sweep; raises DefinitionError.
 
     ``seed`` is the seed to use when the definition has none (a fresh random one by default).
+    ``problems`` are those already found while parsing, reported together with these.
     """
-    problems = Problems(run.file)
+    problems = problems if problems is not None else Problems(run.file)
+    problems.items.extend(run.problems)
     declared = {p.name: p for p in workflow.params}
     axes: list[Axis] = []
     given: set[str] = set()
@@ -286,7 +299,7 @@ def _expand_form(
                 return (parse_text(dtype, str(form.raw)),)
             if isinstance(form.raw, list) and dtype.base not in ("list", "set"):
                 problems.error(
-                    path,
+                    f"{path}.value" if form.wrapped else path,
                     f"expected a single {dtype} value, got an array; a sweep is written "
                     '{"values": [...]}',
                 )
@@ -308,7 +321,7 @@ def _expand_form(
             problems.error(field_path(path, exc.field), str(exc))
             return None
     except ValueParseError as exc:
-        where = f"{path}.value" if isinstance(form, Single) and not form.from_text else path
+        where = f"{path}.value" if isinstance(form, Single) and form.wrapped else path
         problems.error(where, f"invalid {dtype}: {exc}")
         return None
 

@@ -6,8 +6,9 @@ expansion order, repeats adjacent (c1, c1, c2, c2, ...). Child ``i`` is computed
 without the ones before it.
 
 Names (decisions.md §8): ``name=value`` for each parameter with more than one value, values
-rendered canonically and cut after the last ``/``; with ``repeat`` > 1 a ``#k`` suffix (1-based)
-keeps repeats distinguishable.
+rendered canonically and cut after the last ``/`` (keeping more trailing parts when two values
+would otherwise look the same); with ``repeat`` > 1 a ``#k`` suffix (1-based) keeps repeats
+distinguishable.
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ if TYPE_CHECKING:
     from accio.errors import Problem
 
 
+def short_labels(rendered: list[str]) -> list[str]:
+    """The text after the last ``/`` of each value, or as many trailing path parts as it takes
+    to tell the values apart (``/data/a/x`` and ``/data/b/x`` give ``a/x`` and ``b/x``)."""
+    parts = [r.split("/") for r in rendered]
+    depth = 1
+    while True:
+        labels = ["/".join(p[-depth:]) for p in parts]
+        if len(set(labels)) == len(set(rendered)) or depth >= max(len(p) for p in parts):
+            return labels
+        depth += 1
+
+
 @dataclass(frozen=True)
 class Axis:
     """One parameter's values, with their pre-computed canonical encodings and name labels."""
@@ -45,7 +58,7 @@ class Axis:
     def build(cls, name: str, dtype: DataType, values: tuple[Any, ...]) -> Axis:
         key = json.dumps(name, ensure_ascii=False)
         encoded = tuple(f"{key}:{canonical_json(dtype, v)}" for v in values)
-        labels = tuple(f"{name}={render(dtype, v).rsplit('/', 1)[-1]}" for v in values)
+        labels = tuple(f"{name}={s}" for s in short_labels([render(dtype, v) for v in values]))
         return cls(name, dtype, values, encoded, labels)
 
     def __len__(self) -> int:

@@ -73,15 +73,21 @@ def validate_workflow(
         if wf_id is None:
             problems.error("id", "missing workflow id (and no file name to take it from)")
     if wf_id is not None and not WORKFLOW_ID_RE.match(wf_id):
+        origin = (
+            ' (taken from the file name; set "id" to choose one)' if "id" not in document else ""
+        )
         problems.error(
-            "id", f"invalid workflow id {wf_id!r}: expected [a-zA-Z][a-zA-Z0-9_.-]+ (2+ chars)"
+            "id",
+            f"invalid workflow id {wf_id!r}{origin}: expected [a-zA-Z][a-zA-Z0-9_.-]+ (2+ chars)",
         )
     name = problems.optional_string(document, "name", "")
     owner = problems.optional_string(document, "owner", "")
 
     params = _parse_params(document.get("params", []), problems)
     nodes = _parse_graph(document, registry, problems)
-    by_name = {n.name: n for n in nodes}
+    by_name: dict[str, _Node] = {}
+    for n in nodes:
+        by_name.setdefault(n.name, n)  # a duplicate is reported, its inputs still checked
     _check_references(nodes, by_name, problems)
     order = _check_acyclic(nodes, by_name, problems)
     typed_params = _check_params(params, nodes, problems)
@@ -211,8 +217,8 @@ def _parse_graph(
                 f"duplicate node name {node_name!r} (also used by graph[{first_seen[node_name]}]); "
                 'give each use of an operator its own "name"',
             )
-            continue
-        first_seen[node_name] = i
+        else:
+            first_seen[node_name] = i
         inputs, input_paths = _parse_inputs(item.get("inputs", {}), path, spec, problems)
         nodes.append(_Node(i, path, node_name, spec, inputs, input_paths))
     if (
@@ -263,6 +269,18 @@ def _parse_input(value: Any, path: str, port: PortSpec | None, problems: Problem
     if isinstance(value, dict):
         present = [k for k in INPUT_KEYS if k in value]
         unknown = [k for k in value if k not in INPUT_KEYS]
+        if not present and not any(did_you_mean(k, INPUT_KEYS) for k in unknown):
+            got = (
+                f"an object with keys {', '.join(map(repr, unknown))}"
+                if unknown
+                else "an empty object"
+            )
+            problems.error(
+                path,
+                'expected {"value": X}, {"reference": "Node/port"} or {"param": "name"}, got '
+                f'{got}; a map constant must be written {{"value": {{...}}}}',
+            )
+            return None
         for key in unknown:
             problems.error(
                 field_path(path, key),
@@ -270,12 +288,6 @@ def _parse_input(value: Any, path: str, port: PortSpec | None, problems: Problem
                 '{"value": X}, {"reference": "Node/port"} or {"param": "name"}',
             )
         if not present:
-            if not unknown:
-                problems.error(
-                    path,
-                    'expected {"value": X}, {"reference": "Node/port"} or {"param": "name"}; '
-                    'a map constant must be written {"value": {...}}',
-                )
             return None
         if len(present) > 1:
             problems.error(
@@ -285,7 +297,13 @@ def _parse_input(value: Any, path: str, port: PortSpec | None, problems: Problem
         key = present[0]
         if key == "reference":
             ref = value["reference"]
-            if not isinstance(ref, str) or ref.count("/") != 1 or "" in ref.split("/"):
+            if not isinstance(ref, str):
+                problems.error(
+                    field_path(path, "reference"),
+                    f'expected a string "Node/port", got {json_kind(ref)}',
+                )
+                return None
+            if ref.count("/") != 1 or "" in ref.split("/"):
                 problems.error(
                     field_path(path, "reference"),
                     f'malformed reference {ref!r}: expected "Node/port"',
@@ -360,7 +378,7 @@ def _check_acyclic(
         n.name: sorted(
             {i.node for i in n.inputs.values() if isinstance(i, NodeRef) and i.node in by_name}
         )
-        for n in nodes
+        for n in by_name.values()
     }
     state: dict[str, int] = {}
     order: list[_Node] = []
@@ -384,7 +402,7 @@ def _check_acyclic(
         state[name] = 2
         order.append(by_name[name])
 
-    for node in nodes:
+    for node in by_name.values():
         if node.name not in state:
             visit(node.name)
     return None if reported else order
@@ -450,7 +468,9 @@ def _check_params(
         optional = p.has_default or all(
             port is not None and not port.required for _, port in feeds
         )
-        result.append(ParamDef(p.name, p.kind, default, (optional and bool(feeds)) or p.has_default))
+        result.append(
+            ParamDef(p.name, p.kind, default, (optional and bool(feeds)) or p.has_default)
+        )
     return tuple(result)
 
 

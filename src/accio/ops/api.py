@@ -162,8 +162,8 @@ def parse_size_mb(text: str | int) -> int:
     match = _SIZE_RE.match(text)
     if not match:
         raise ValueParseError(f"invalid size {text!r}: expected <number>[B|K|M|G|T|P|E]")
-    amount = float(match.group(1)) * 1024 ** _SIZE_POWERS[str(match.group(2)).upper()]
-    return max(0, int(math.ceil(amount / 1024**2)))
+    amount: float = float(match.group(1)) * 1024 ** _SIZE_POWERS[str(match.group(2)).upper()]
+    return max(0, math.ceil(amount / 1024**2))
 
 
 class OperatorContextLike(Protocol):

@@ -142,20 +142,16 @@ def test_sweep_child_order(workflow: Workflow, registry: OperatorRegistry) -> No
         assert child.index == i
         assert dict(child.params) == {"epsilon": EPSILONS[i // 6], "uri": URIS[i // 3 % 2]}
         assert child.repeat_index == i % 3
-    assert [c.name for c in children[:3]] == [
-        "epsilon=1.0E-5 uri=dataset #1",
-        "epsilon=1.0E-5 uri=dataset #2",
-        "epsilon=1.0E-5 uri=dataset #3",
+    assert [c.name for c in children[:4]] == [
+        "epsilon=1.0E-5 uri=my/dataset #1",
+        "epsilon=1.0E-5 uri=my/dataset #2",
+        "epsilon=1.0E-5 uri=my/dataset #3",
+        "epsilon=1.0E-5 uri=another/dataset #1",
     ]
-    assert children[6].name == "epsilon=1.0E-4 uri=dataset #1"
-    assert children[-1].name == "epsilon=1.0 uri=dataset #3"
+    assert children[6].name == "epsilon=1.0E-4 uri=my/dataset #1"
+    assert children[-1].name == "epsilon=1.0 uri=another/dataset #3"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="child names keep only the text after the last '/', so the seed page's two uris "
-    "(/path/to/my/dataset, /path/to/another/dataset) both show as 'uri=dataset'",
-)
 def test_sweep_child_names_tell_combinations_apart(
     workflow: Workflow, registry: OperatorRegistry
 ) -> None:

@@ -9,8 +9,13 @@ from typing import Any
 
 from accio.cli import render as out
 from accio.cli.lookup import StoredLookup, add_run_arguments, find_workflow, run_from_arguments
-from accio.definitions.documents import run_from_document, workflow_from_document
-from accio.definitions.load import definition_kind, read_json_file, workflow_id_from_path
+from accio.definitions.documents import BARE_SPEC_RE, run_from_document, workflow_from_document
+from accio.definitions.load import (
+    definition_kind,
+    parse_json_text,
+    read_json_file,
+    workflow_id_from_path,
+)
 from accio.definitions.run import resolve_run
 from accio.definitions.sweep import Child, Sweep
 from accio.errors import EXIT_OK, AccioError, UsageError
@@ -73,9 +78,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _validate_file(
     file: str, registry: OperatorRegistry, workflow_file: str | None, as_json: bool
 ) -> dict[str, Any]:
-    document = read_json_file(file)
+    text = _read_text(file)
+    if BARE_SPEC_RE.match(text.strip()):
+        document: Any = text.strip()  # a run file holding just "id" or "id:version"
+    else:
+        document = parse_json_text(text, file)
     absolute = str(Path(file).resolve())
-    if definition_kind(document) == "workflow":
+    is_workflow = definition_kind(document) == "workflow"
+    if workflow_file is not None and not (isinstance(document, dict) and "graph" in document):
+        is_workflow = False  # checked against --workflow: it is meant as a run definition
+    if is_workflow:
         workflow, warnings = workflow_from_document(
             document, registry, file=file, default_id=workflow_id_from_path(file)
         )
@@ -113,6 +125,14 @@ def _validate_file(
         **_summary_json(sweep, source),
         "first_children": [_child_json(sweep, c) for c in preview],
     }
+
+
+def _read_text(file: str) -> str:
+    try:
+        return Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        read_json_file(file)  # raises the clear "file not found" / "cannot read" error
+        raise
 
 
 def cmd_expand(args: argparse.Namespace) -> int:
