@@ -117,6 +117,26 @@ class Sleep:
         return {"value": float(inputs["value"])}
 
 
+@operator(category="test", help="Note each execution in $ACCIO_TALLY_FILE, then sleep.")
+class Tally:
+    """Counts its executions (fault-injection tests check that finished nodes never rerun)."""
+
+    class Inputs:
+        value = Port("double")
+        duration = Port("duration", default="20.milliseconds")
+
+    class Outputs:
+        value = Port("double")
+
+    def run(self, inputs: Mapping[str, Any], ctx: OperatorContext) -> dict[str, Any]:
+        path = os.environ.get("ACCIO_TALLY_FILE")
+        if path:
+            with open(path, "a") as out:
+                out.write(f"{inputs['value']!r}\n")
+        time.sleep(inputs["duration"].millis / 1000)
+        return {"value": float(inputs["value"])}
+
+
 @operator(category="test", help="Kill its own process (for crash isolation tests).")
 class Crash:
     class Inputs:
@@ -158,7 +178,18 @@ class AllTypes:
         return {"summary": ",".join(sorted(k for k, v in inputs.items() if v is not None))}
 
 
-OPERATORS: list[type] = [Number, Add, Noise, RandomTable, Mean, Fail, Sleep, Crash, AllTypes]
+OPERATORS: list[type] = [
+    Number,
+    Add,
+    Noise,
+    RandomTable,
+    Mean,
+    Fail,
+    Sleep,
+    Tally,
+    Crash,
+    AllTypes,
+]
 
 
 def operators() -> list[type]:

@@ -1,0 +1,88 @@
+"""Why a node ran, or did not: the cache decision and the key component that changed."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from accio.storage.base import Storage
+from accio.storage.records import CacheEntry, NodeRecord
+
+if TYPE_CHECKING:
+    from accio.client.client import NodeExplanation
+
+
+def differences(mine: CacheEntry, other: CacheEntry) -> list[str]:
+    """Key components that differ, named as a user would: ``input epsilon``, ``version``..."""
+    diffs: list[str] = []
+    if mine.op_version != other.op_version:
+        diffs.append(f"version ({other.op_version} -> {mine.op_version})")
+    if mine.code_hash != other.code_hash:
+        diffs.append("code")
+    a: dict[str, Any] = json.loads(mine.components)
+    b: dict[str, Any] = json.loads(other.components)
+    a_inputs, b_inputs = a.get("inputs", {}), b.get("inputs", {})
+    for port in sorted(set(a_inputs) | set(b_inputs)):
+        if a_inputs.get(port) != b_inputs.get(port):
+            diffs.append(f"input {port}")
+    if a.get("seed") != b.get("seed"):
+        diffs.append("seed")
+    return diffs
+
+
+def closest(mine: CacheEntry, candidates: list[CacheEntry]) -> tuple[CacheEntry | None, list[str]]:
+    """The earlier execution of the same operator whose key differs in the fewest components."""
+    best: tuple[CacheEntry | None, list[str]] = (None, [])
+    for entry in candidates:  # newest first: ties keep the newest
+        if entry.key == mine.key or entry.created > mine.created:
+            continue
+        diffs = differences(mine, entry)
+        if best[0] is None or len(diffs) < len(best[1]):
+            best = (entry, diffs)
+    return best
+
+
+def explain_node(storage: Storage, node: NodeRecord) -> NodeExplanation:
+    from accio.client.client import NodeExplanation
+
+    if node.state == "cached":
+        return NodeExplanation(
+            node.name,
+            node.op,
+            node.state,
+            "hit",
+            source_run=node.cache_source,
+            detail={"key": node.cache_key},
+        )
+    if node.cache_key is None or node.state not in ("success",):
+        verdict = {"failed": "failed", "skipped": "skipped"}.get(node.state, node.state)
+        return NodeExplanation(
+            node.name, node.op, node.state, verdict, detail={"key": node.cache_key}
+        )
+    mine = storage.lookup_cache([node.cache_key]).get(node.cache_key)
+    if mine is None:
+        return NodeExplanation(
+            node.name, node.op, node.state, "executed", detail={"key": node.cache_key}
+        )
+    if mine.run_id != node.run_id or mine.node != node.name:
+        # its own execution lost the race to record the key: another identical one did
+        return NodeExplanation(node.name, node.op, node.state, "executed", source_run=mine.run_id)
+    other, diffs = closest(mine, storage.cache_entries_for_op(node.op, limit=500))
+    if other is None:
+        return NodeExplanation(
+            node.name,
+            node.op,
+            node.state,
+            "executed",
+            differences=(f"first execution of {node.op}",),
+            detail={"key": node.cache_key},
+        )
+    return NodeExplanation(
+        node.name,
+        node.op,
+        node.state,
+        "executed",
+        differences=tuple(diffs),
+        compared_with=other.run_id,
+        detail={"key": node.cache_key, "compared_key": other.key, "compared_node": other.node},
+    )

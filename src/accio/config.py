@@ -1,0 +1,94 @@
+"""Settings: one object built from the environment once, then passed down explicitly.
+
+Nothing else in Accio reads ``os.environ``; code that needs the home directory, the database or
+the acting user takes a :class:`Settings`. That keeps tests hermetic (build one from a dict).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from accio.errors import UsageError
+
+#: Used when the platform cannot tell us its RAM (``sysconf`` is missing on some systems).
+FALLBACK_MEMORY_MB = 1024
+
+
+def detect_cpus() -> int:
+    """CPUs this machine offers; at least 1."""
+    return os.cpu_count() or 1
+
+
+def detect_memory_mb() -> int:
+    """Total physical RAM in MiB, or :data:`FALLBACK_MEMORY_MB` when it cannot be read."""
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES")
+        page_size = os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return FALLBACK_MEMORY_MB
+    if pages <= 0 or page_size <= 0:
+        return FALLBACK_MEMORY_MB
+    return max(1, pages * page_size // 2**20)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where Accio keeps its state, who is acting, and what this machine may use.
+
+    Attributes
+    ----------
+    home
+        Root of local state (``$ACCIO_HOME``, default ``~/.accio``).
+    database_url
+        SQLAlchemy URL of the run database (``$ACCIO_DATABASE_URL``, default SQLite in ``home``).
+    artifacts_dir
+        Root of the content-addressed artifact store (``home/artifacts``).
+    user
+        Acting user, recorded as owner (``$ACCIO_USER``, default the OS login).
+    cpus
+        CPUs the local executor may use (``$ACCIO_CPUS``, default all).
+    memory_mb
+        Memory the local executor may use, in MiB (``$ACCIO_MEMORY_MB``, default total RAM).
+    """
+
+    home: Path
+    database_url: str
+    artifacts_dir: Path
+    user: str
+    cpus: int = field(default_factory=detect_cpus)
+    memory_mb: int = field(default_factory=detect_memory_mb)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        """Read the settings from ``env`` (the process environment by default)."""
+        home_text = env.get("ACCIO_HOME") or "~/.accio"
+        home = Path(home_text).expanduser().absolute()
+        database_url = env.get("ACCIO_DATABASE_URL") or f"sqlite:///{home / 'accio.db'}"
+        user = env.get("ACCIO_USER") or getpass.getuser()
+        cpus = _positive_int(env, "ACCIO_CPUS", detect_cpus)
+        memory_mb = _positive_int(env, "ACCIO_MEMORY_MB", detect_memory_mb)
+        return cls(
+            home=home,
+            database_url=database_url,
+            artifacts_dir=home / "artifacts",
+            user=user,
+            cpus=cpus,
+            memory_mb=memory_mb,
+        )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: Callable[[], int]) -> int:
+    text = env.get(name)
+    if text is None or not text.strip():
+        return default()
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise UsageError(f"{name} must be a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise UsageError(f"{name} must be a positive integer, got {text!r}")
+    return value

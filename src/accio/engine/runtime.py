@@ -1,0 +1,67 @@
+"""Wiring: storage, artifact store, registry, control channel and executor for one Accio home."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from accio.cache.artifacts import LocalArtifactStore
+from accio.config import Settings
+from accio.engine.control import ControlChannel
+from accio.engine.scheduler import Scheduler
+from accio.executors.base import Executor
+from accio.ops.api import Resources
+from accio.ops.registry import OperatorRegistry, default_registry
+from accio.storage.base import Storage
+from accio.storage.sqlite import open_storage
+
+ExecutorName = Literal["local", "inline"]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    storage: Storage
+    artifacts: LocalArtifactStore
+    registry: OperatorRegistry
+    control: ControlChannel = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.control = ControlChannel(self.settings.home)
+
+    @property
+    def capacity(self) -> Resources:
+        return Resources(float(self.settings.cpus), self.settings.memory_mb, 0)
+
+    def executor(self, name: ExecutorName = "local") -> Executor:
+        root = str(self.settings.artifacts_dir)
+        if name == "inline":
+            from accio.executors.inline import InlineExecutor
+
+            return InlineExecutor(root)
+        from accio.executors.local import LocalExecutor
+
+        return LocalExecutor(root, slots=self.settings.cpus)
+
+    def scheduler(self, *, control: bool = False, executor: Executor | None = None) -> Scheduler:
+        return Scheduler(
+            self.storage,
+            executor or self.executor(),
+            self.registry,
+            self.capacity,
+            control=self.control if control else None,
+        )
+
+    def close(self) -> None:
+        self.storage.close()
+
+
+def open_runtime(settings: Settings, registry: OperatorRegistry | None = None) -> Runtime:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    return Runtime(
+        settings,
+        open_storage(settings),
+        LocalArtifactStore(settings.artifacts_dir),
+        registry or default_registry(),
+    )

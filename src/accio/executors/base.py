@@ -1,0 +1,94 @@
+"""The executor contract: tasks go in, results come back; executors never touch run state.
+
+An executor runs :class:`NodeTask`s somewhere (this process, a local process pool, a Dask
+cluster) and hands back :class:`TaskResult`s through :meth:`Executor.poll`. Only the scheduler
+loop changes state, from those results (the redun / Dask pattern).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class NodeTask:
+    """One node execution, fully resolved: everything a worker needs and nothing else.
+
+    ``inputs`` maps each port that has a value to its typed canonical JSON
+    (``{"type": "dataset", "value": "<digest>"}`` for datasets).
+    """
+
+    task_id: int
+    run_id: str
+    node: str
+    op: str
+    inputs: dict[str, Any]
+    seed: int | None
+    cache_key: str
+    attempt: int = 1
+    cpus: float = 1.0
+    memory_mb: int = 512
+
+
+ResultStatus = Literal["success", "failed", "crashed", "killed"]
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What came back from a task.
+
+    ``status`` is ``failed`` when the operator raised, ``crashed`` when its process died
+    (crash isolation: only this node fails), ``killed`` when it was cancelled.
+    """
+
+    task_id: int
+    status: ResultStatus
+    outputs: dict[str, Any] = field(default_factory=dict)
+    artifacts: tuple[tuple[str, int], ...] = ()
+    logs: tuple[tuple[float, str, str], ...] = ()  # (ts, stream, line)
+    error: dict[str, Any] | None = None
+    started: float = 0.0
+    finished: float = 0.0
+    cpu_seconds: float = 0.0
+
+
+class Executor(ABC):
+    """Runs tasks; results are collected with :meth:`poll`.
+
+    ``slots`` is how many tasks may run at once (the scheduler still enforces its resource
+    capacity; an executor never runs more than it was given).
+    """
+
+    name: str = "executor"
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def submit(self, tasks: Sequence[NodeTask]) -> None:
+        """Start these tasks now; each result arrives later through :meth:`poll`."""
+
+    @abstractmethod
+    def poll(self, timeout: float) -> list[TaskResult]:
+        """Results available within ``timeout`` seconds (possibly none)."""
+
+    @abstractmethod
+    def cancel(self, task_ids: Sequence[int]) -> None:
+        """Stop running tasks; each yields a ``killed`` result."""
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def slots(self) -> int: ...
+
+    def __enter__(self) -> Executor:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

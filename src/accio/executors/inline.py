@@ -1,0 +1,45 @@
+"""Runs each task in the calling thread at submit time: for tests and ``--debug``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from accio.executors.base import Executor, NodeTask, TaskResult
+from accio.executors.worker import execute_task
+
+
+class InlineExecutor(Executor):
+    """No processes, no parallelism; exceptions keep their full context in a debugger."""
+
+    name = "inline"
+
+    def __init__(self, artifacts_root: str) -> None:
+        self.artifacts_root = artifacts_root
+        self._results: list[TaskResult] = []
+
+    @property
+    def slots(self) -> int:
+        return 1
+
+    def start(self) -> None:
+        pass
+
+    def submit(self, tasks: Sequence[NodeTask]) -> None:
+        for task in tasks:
+            self._results.append(execute_task(task, self.artifacts_root))
+
+    def poll(self, timeout: float) -> list[TaskResult]:
+        results, self._results = self._results, []
+        return results
+
+    def cancel(self, task_ids: Sequence[int]) -> None:
+        wanted = set(task_ids)
+        now = time.time()
+        self._results = [
+            TaskResult(r.task_id, "killed", finished=now) if r.task_id in wanted else r
+            for r in self._results
+        ]
+
+    def stop(self) -> None:
+        pass

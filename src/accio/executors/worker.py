@@ -1,0 +1,211 @@
+"""Running one task inside a worker: load the operator, stage inputs, run, store outputs.
+
+This is the only code that calls operator implementations. It returns a :class:`TaskResult` and
+never raises for operator failures: an exception becomes a ``failed`` result whose stack trace is
+trimmed to the operator's own frames.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from accio.cache.artifacts import LocalArtifactStore
+from accio.executors.base import NodeTask, TaskResult
+from accio.ops.api import OperatorSpec
+from accio.ops.context import OperatorContext
+from accio.ops.registry import OperatorRegistry
+from accio.values.canonical import from_canonical, to_canonical
+from accio.values.types import Dataset, DataType
+
+_registry: OperatorRegistry | None = None
+_stores: dict[str, LocalArtifactStore] = {}
+_instances: dict[str, Any] = {}
+
+
+def worker_registry() -> OperatorRegistry:
+    """Operators as this worker process sees them, loaded once."""
+    global _registry
+    if _registry is None:
+        _registry = OperatorRegistry.from_entry_points()
+    return _registry
+
+
+def set_worker_registry(registry: OperatorRegistry) -> None:
+    """Use this registry (inline executor, tests) instead of entry points."""
+    global _registry
+    _registry = registry
+    _instances.clear()
+
+
+def _store(root: str) -> LocalArtifactStore:
+    store = _stores.get(root)
+    if store is None:
+        store = _stores[root] = LocalArtifactStore(Path(root))
+    return store
+
+
+class _LineCapture(io.TextIOBase):
+    """Collects whole lines written to stdout or stderr, with their time."""
+
+    def __init__(self, stream: str, sink: list[tuple[float, str, str]]) -> None:
+        self.stream = stream
+        self.sink = sink
+        self.partial = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        data = self.partial + text
+        *lines, self.partial = data.split("\n")
+        now = time.time()
+        self.sink.extend((now, self.stream, line) for line in lines)
+        return len(text)
+
+    def close_line(self) -> None:
+        if self.partial:
+            self.sink.append((time.time(), self.stream, self.partial))
+            self.partial = ""
+
+
+@contextmanager
+def _captured(sink: list[tuple[float, str, str]]) -> Iterator[None]:
+    out, err = _LineCapture("stdout", sink), _LineCapture("stderr", sink)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+        out.close_line()
+        err.close_line()
+
+
+def execute_task(task: NodeTask, artifacts_root: str) -> TaskResult:
+    """Run one task to a result; operator exceptions become ``failed`` results."""
+    started = time.time()
+    cpu0 = time.process_time()
+    logs: list[tuple[float, str, str]] = []
+    try:
+        spec = worker_registry().require(task.op)
+        store = _store(artifacts_root)
+        inputs = _stage_inputs(spec, task.inputs, store)
+        instance = _instances.get(spec.name)
+        if instance is None:
+            instance = _instances[spec.name] = spec.instantiate()
+        with tempfile.TemporaryDirectory(prefix=f"accio-{spec.name}-") as workdir:
+            ctx = OperatorContext(spec.name, spec.unstable, task.seed, Path(workdir))
+            with _captured(logs):
+                raw = instance.run(inputs, ctx)
+        outputs, artifacts = _store_outputs(spec, raw, store)
+    except Exception as exc:
+        return TaskResult(
+            task.task_id,
+            "failed",
+            logs=tuple(logs),
+            error=describe_exception(exc),
+            started=started,
+            finished=time.time(),
+            cpu_seconds=time.process_time() - cpu0,
+        )
+    return TaskResult(
+        task.task_id,
+        "success",
+        outputs=outputs,
+        artifacts=tuple(artifacts),
+        logs=tuple(logs),
+        started=started,
+        finished=time.time(),
+        cpu_seconds=time.process_time() - cpu0,
+    )
+
+
+def _stage_inputs(
+    spec: OperatorSpec, given: dict[str, Any], store: LocalArtifactStore
+) -> dict[str, Any]:
+    inputs: dict[str, Any] = {}
+    for port in spec.inputs:
+        if port.name in given:
+            typed = given[port.name]
+            value = from_canonical(port.dtype, typed["value"])
+            inputs[port.name] = _load_datasets(port.dtype, value, store)
+        elif port.has_default:
+            inputs[port.name] = port.default
+        elif port.optional:
+            inputs[port.name] = None
+        else:
+            raise ValueError(f"missing required input {port.name!r}")
+    return inputs
+
+
+def _load_datasets(dtype: DataType, value: Any, store: LocalArtifactStore) -> Any:
+    if dtype.base == "dataset" and isinstance(value, Dataset):
+        return store.get_table(value.ref)
+    return value
+
+
+def _store_outputs(
+    spec: OperatorSpec, raw: Any, store: LocalArtifactStore
+) -> tuple[dict[str, Any], list[tuple[str, int]]]:
+    if not isinstance(raw, dict):
+        raise TypeError(f"{spec.name}.run must return a dict of outputs, got {type(raw).__name__}")
+    unknown = set(raw) - {p.name for p in spec.outputs}
+    if unknown:
+        raise ValueError(f"{spec.name} returned undeclared outputs: {', '.join(sorted(unknown))}")
+    outputs: dict[str, Any] = {}
+    artifacts: list[tuple[str, int]] = []
+    for port in spec.outputs:
+        if port.name not in raw or raw[port.name] is None:
+            raise ValueError(f"{spec.name} did not produce its output {port.name!r}")
+        value = raw[port.name]
+        if port.dtype.base == "dataset":
+            value = _as_dataset(value, store, artifacts)
+        outputs[port.name] = {"type": str(port.dtype), "value": to_canonical(port.dtype, value)}
+    return outputs, artifacts
+
+
+def _as_dataset(
+    value: Any, store: LocalArtifactStore, artifacts: list[tuple[str, int]]
+) -> Dataset:
+    import pyarrow as pa
+
+    if isinstance(value, Dataset):
+        return value
+    if not isinstance(value, pa.Table):
+        if hasattr(value, "__dataframe__") or type(value).__name__ == "DataFrame":
+            value = pa.Table.from_pandas(value, preserve_index=False)
+        else:
+            raise TypeError(
+                f"a dataset output must be a pyarrow.Table, got {type(value).__name__}"
+            )
+    digest = store.put_table(value)
+    artifacts.append((digest, store.size(digest)))
+    return Dataset(digest)
+
+
+def describe_exception(exc: BaseException) -> dict[str, Any]:
+    """Classifier, message, causes, and a stack trace without Accio's own frames."""
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if "/accio/executors/" not in f.filename.replace("\\", "/")
+    ]
+    causes: list[dict[str, str]] = []
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and len(causes) < 5:
+        causes.append({"classifier": type(cause).__name__, "message": str(cause)})
+        cause = cause.__cause__ or cause.__context__
+    return {
+        "classifier": type(exc).__name__,
+        "message": str(exc),
+        "stacktrace": "".join(traceback.format_list(frames)),
+        "causes": causes,
+    }
