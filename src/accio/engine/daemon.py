@@ -138,10 +138,14 @@ def serve(settings: Settings, *, idle_timeout: float | None = None) -> int:
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+        from accio.executors.local import LocalExecutor
+
+        # Workers (and their fork server's imports) start while this process loads the rest.
+        executor = LocalExecutor(str(settings.artifacts_dir), slots=settings.cpus)
+        executor.start()
         runtime = open_runtime(settings)
-        scheduler = runtime.scheduler(control=True)
+        scheduler = runtime.scheduler(control=True, executor=executor)
         try:
-            scheduler.executor.start()
             scheduler.load_unfinished()
             idle_since = time.time()
             while not stopping:
@@ -167,6 +171,7 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = Settings.from_env({**os.environ, "ACCIO_HOME": args.home})
     sys.exit(serve(settings, idle_timeout=args.idle_timeout))
 

@@ -38,7 +38,7 @@ class Runtime:
         if name == "inline":
             from accio.executors.inline import InlineExecutor
 
-            return InlineExecutor(root)
+            return InlineExecutor(root, self.registry)
         from accio.executors.local import LocalExecutor
 
         return LocalExecutor(root, slots=self.settings.cpus)

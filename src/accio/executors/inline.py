@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from accio.executors.base import Executor, NodeTask, TaskResult
 from accio.executors.worker import execute_task
+from accio.ops.registry import OperatorRegistry
 
 
 class InlineExecutor(Executor):
@@ -14,8 +15,9 @@ class InlineExecutor(Executor):
 
     name = "inline"
 
-    def __init__(self, artifacts_root: str) -> None:
+    def __init__(self, artifacts_root: str, registry: OperatorRegistry | None = None) -> None:
         self.artifacts_root = artifacts_root
+        self.registry = registry
         self._results: list[TaskResult] = []
 
     @property
@@ -27,7 +29,7 @@ class InlineExecutor(Executor):
 
     def submit(self, tasks: Sequence[NodeTask]) -> None:
         for task in tasks:
-            self._results.append(execute_task(task, self.artifacts_root))
+            self._results.append(execute_task(task, self.artifacts_root, self.registry))
 
     def poll(self, timeout: float) -> list[TaskResult]:
         results, self._results = self._results, []

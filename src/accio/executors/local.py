@@ -21,7 +21,7 @@ from typing import Any
 
 from accio.executors.base import Executor, NodeTask, TaskResult
 
-PRELOAD = ["accio.executors.worker", "numpy", "pyarrow", "pyarrow.parquet"]
+PRELOAD = ["accio.executors.worker", "pyarrow.parquet", "accio.executors.preload"]
 
 
 def _worker_main(conn: Connection, artifacts_root: str, plugins: str | None) -> None:

@@ -21,28 +21,24 @@ from accio.cache.artifacts import LocalArtifactStore
 from accio.executors.base import NodeTask, TaskResult
 from accio.ops.api import OperatorSpec
 from accio.ops.context import OperatorContext
-from accio.ops.registry import OperatorRegistry
+from accio.ops.registry import OperatorRegistry, default_registry
 from accio.values.canonical import from_canonical, to_canonical
 from accio.values.types import Dataset, DataType
 
-_registry: OperatorRegistry | None = None
+_override: OperatorRegistry | None = None
 _stores: dict[str, LocalArtifactStore] = {}
-_instances: dict[str, Any] = {}
+_instances: dict[tuple[int, str], Any] = {}
 
 
 def worker_registry() -> OperatorRegistry:
-    """Operators as this worker process sees them, loaded once."""
-    global _registry
-    if _registry is None:
-        _registry = OperatorRegistry.from_entry_points()
-    return _registry
+    """Operators as this worker process sees them (installed plugins plus $ACCIO_PLUGINS)."""
+    return _override if _override is not None else default_registry()
 
 
-def set_worker_registry(registry: OperatorRegistry) -> None:
+def set_worker_registry(registry: OperatorRegistry | None) -> None:
     """Use this registry (inline executor, tests) instead of entry points."""
-    global _registry
-    _registry = registry
-    _instances.clear()
+    global _override
+    _override = registry
 
 
 def _store(root: str) -> LocalArtifactStore:
@@ -89,18 +85,20 @@ def _captured(sink: list[tuple[float, str, str]]) -> Iterator[None]:
         err.close_line()
 
 
-def execute_task(task: NodeTask, artifacts_root: str) -> TaskResult:
+def execute_task(
+    task: NodeTask, artifacts_root: str, registry: OperatorRegistry | None = None
+) -> TaskResult:
     """Run one task to a result; operator exceptions become ``failed`` results."""
     started = time.time()
     cpu0 = time.process_time()
     logs: list[tuple[float, str, str]] = []
     try:
-        spec = worker_registry().require(task.op)
+        spec = (registry or worker_registry()).require(task.op)
         store = _store(artifacts_root)
         inputs = _stage_inputs(spec, task.inputs, store)
-        instance = _instances.get(spec.name)
+        instance = _instances.get((id(spec), spec.name))
         if instance is None:
-            instance = _instances[spec.name] = spec.instantiate()
+            instance = _instances[(id(spec), spec.name)] = spec.instantiate()
         with tempfile.TemporaryDirectory(prefix=f"accio-{spec.name}-") as workdir:
             ctx = OperatorContext(spec.name, spec.unstable, task.seed, Path(workdir))
             with _captured(logs):

@@ -100,12 +100,13 @@ def _load_entry_point(ep: EntryPoint) -> list[object]:
     )
 
 
-_default: OperatorRegistry | None = None
+_defaults: dict[str, OperatorRegistry] = {}
 
 
 def default_registry() -> OperatorRegistry:
-    """The registry of installed plugins, loaded once per process."""
-    global _default
-    if _default is None:
-        _default = OperatorRegistry.from_entry_points()
-    return _default
+    """The registry of installed plugins (plus ``$ACCIO_PLUGINS``), loaded once per process."""
+    extra = os.environ.get(PLUGINS_ENV, "")
+    registry = _defaults.get(extra)
+    if registry is None:
+        registry = _defaults[extra] = OperatorRegistry.from_entry_points()
+    return registry
