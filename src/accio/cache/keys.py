@@ -15,10 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 KEY_TAG = "accio/node-key/v1"
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -30,33 +34,35 @@ class KeyComponents:
     code_hash: str
     inputs: tuple[tuple[str, Any], ...]  # (port, {"type", "value"} or None) in declaration order
     seed: int | None
+    #: Canonical JSON text of each input, computed once for the key and the fingerprints.
+    texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "texts", tuple(_canonical(v) for _, v in self.inputs))
 
     def key(self) -> str:
-        payload = [
-            KEY_TAG,
-            self.op,
-            self.version,
-            self.code_hash,
-            [list(i) for i in self.inputs],
-            self.seed,
-        ]
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        inputs = ",".join(
+            f"[{json.dumps(port, ensure_ascii=False)},{text}]"
+            for (port, _), text in zip(self.inputs, self.texts, strict=True)
+        )
+        head = _canonical([KEY_TAG, self.op, self.version, self.code_hash])[:-1]
+        text = f"{head},[{inputs}],{json.dumps(self.seed)}]"
         return hashlib.sha256(text.encode()).hexdigest()
 
     def to_json(self) -> str:
         """Stored beside the cache entry: input fingerprints and the seed."""
-        return json.dumps(
-            {"inputs": {port: fingerprint(v) for port, v in self.inputs}, "seed": self.seed},
-            sort_keys=True,
-            separators=(",", ":"),
-        )
+        prints = {
+            port: fingerprint(value, text)
+            for (port, value), text in zip(self.inputs, self.texts, strict=True)
+        }
+        return _canonical({"inputs": prints, "seed": self.seed})
 
 
-def fingerprint(value: Any) -> str | None:
+def fingerprint(value: Any, text: str | None = None) -> str | None:
     """A short stable digest of one typed input value (a dataset is its own digest)."""
     if value is None:
         return None
     if isinstance(value, Mapping) and value.get("type") == "dataset":
         return str(value["value"])
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = _canonical(value) if text is None else text
     return hashlib.sha256(text.encode()).hexdigest()[:32]

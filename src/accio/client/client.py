@@ -16,7 +16,6 @@ import getpass
 import json
 import os
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -242,7 +241,7 @@ class Client:
         meta = sweep.run
         types = sweep.param_types()
         base = RunRecord(
-            id=uuid.uuid4().hex,
+            id=os.urandom(16).hex(),
             parent_id=None,
             workflow_id=sweep.workflow.id,
             workflow_version=version,
@@ -300,20 +299,33 @@ class Client:
         parent = replace(base, n_children=len(sweep))
         runs = [parent]
         nodes: list[NodeRecord] = []
+        wf_id, pid = sweep.workflow.id, parent.id
+        # Plain constructor calls and os.urandom ids: 10^4 children in a fraction of a second.
+        last: tuple[Any, str] = (None, "")  # the repeats of a combination share their params
         for child in sweep:
-            rid = uuid.uuid4().hex
+            rid = os.urandom(16).hex()
+            if child.params is not last[0]:
+                last = (child.params, params_json(child.params))
+            text = last[1]
             runs.append(
-                replace(
-                    base,
-                    id=rid,
-                    parent_id=parent.id,
-                    name=child.name,
-                    notes=None,
-                    tags=(),
-                    seed=child.seed,
-                    params=params_json(child.params),
-                    repeat_index=child.repeat_index,
-                    child_index=child.index,
+                RunRecord(
+                    rid,
+                    pid,
+                    wf_id,
+                    version,
+                    child.name,
+                    None,
+                    (),
+                    owner,
+                    now,
+                    child.seed,
+                    text,
+                    child.repeat_index,
+                    child.index,
+                    "pending",
+                    None,
+                    None,
+                    0,
                 )
             )
             nodes.extend(nodes_of(rid))
@@ -360,7 +372,9 @@ class Client:
         since: float | None = None,
     ) -> list[LogLine]:
         self.storage.get_node(run_id, node)  # NotFoundError for an unknown node
-        return self.storage.get_logs(run_id, node, streams=tuple(streams), limit=limit, since=since)
+        return self.storage.get_logs(
+            run_id, node, streams=tuple(streams), limit=limit, since=since
+        )
 
     # ----------------------------------------------------------------- execution control
     def scheduler_running(self) -> bool:
@@ -372,11 +386,11 @@ class Client:
             if handle is None:
                 raise RuntimeFailure("a scheduler process already runs for this Accio home")
             scheduler = self.runtime.scheduler(executor=self.runtime.executor(executor))
-            scheduler.executor.start()
             try:
                 scheduler.run_until_idle(timeout)
             finally:
                 scheduler.executor.stop()
+                scheduler.close()
 
     def wait(
         self,
@@ -413,7 +427,11 @@ class Client:
                 )
             )
         else:
-            self._offline().kill([r.id for r in records])
+            scheduler = self._offline()
+            try:
+                scheduler.kill([r.id for r in records])
+            finally:
+                scheduler.close()
 
     def delete(self, run_ids: Sequence[str]) -> list[str]:
         records = [self.storage.get_run(r) for r in run_ids]
@@ -423,9 +441,12 @@ class Client:
             return [r.id for r in records]
         scheduler = self._offline()
         deleted: list[str] = []
-        for r in records:
-            scheduler.kill([r.id])
-            deleted.extend(scheduler._safe_delete(r.id))
+        try:
+            for r in records:
+                scheduler.kill([r.id])
+                deleted.extend(scheduler._safe_delete(r.id))
+        finally:
+            scheduler.close()
         return deleted
 
     def _offline(self) -> Scheduler:

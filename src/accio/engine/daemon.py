@@ -146,6 +146,7 @@ def serve(settings: Settings, *, idle_timeout: float | None = None) -> int:
         runtime = open_runtime(settings)
         scheduler = runtime.scheduler(control=True, executor=executor)
         try:
+            sys.setswitchinterval(0.0005)  # see scheduler.fast_thread_switching
             scheduler.load_unfinished()
             idle_since = time.time()
             while not stopping:
@@ -154,8 +155,8 @@ def serve(settings: Settings, *, idle_timeout: float | None = None) -> int:
                     idle_since = time.time()
                 elif idle_timeout is not None and time.time() - idle_since > idle_timeout:
                     break
-            scheduler.flush()
         finally:
+            scheduler.close()
             scheduler.executor.stop()
             runtime.close()
             with contextlib.suppress(OSError):

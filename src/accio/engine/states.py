@@ -18,7 +18,7 @@ A run's state is derived from its nodes, a parent's from its children (definitio
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from accio.errors import AccioError
 from accio.storage.records import NodeState, RunState
@@ -57,20 +57,24 @@ def check_node_transition(what: str, start: NodeState, finish: NodeState) -> Non
 
 
 def run_state_of(node_states: Iterable[NodeState]) -> RunState:
-    """A run's state from its nodes' states."""
-    counts = Counter(node_states)
-    total = sum(counts.values())
-    terminal = sum(counts[s] for s in TERMINAL_NODE_STATES)
+    """A run's state from its nodes' states (called on every node change: kept cheap)."""
+    total = terminal = done = stopped = 0
+    active = False
+    for state in node_states:
+        total += 1
+        if state in TERMINAL_NODE_STATES:
+            terminal += 1
+            if state in DONE_NODE_STATES:
+                done += 1
+            elif state == "killed" or state == "cancelled":
+                stopped += 1
+        elif state != "pending":
+            active = True
     if total and terminal == total:
-        done = counts["success"] + counts["cached"]
         if done == total:
             return "success"
-        if counts["killed"] or counts["cancelled"]:
-            return "killed"
-        return "failed"
-    if counts["running"] or terminal or counts["queued"]:
-        return "running"
-    return "pending"
+        return "killed" if stopped else "failed"
+    return "running" if active or terminal else "pending"
 
 
 def run_progress(node_states: Iterable[NodeState]) -> float:
@@ -84,7 +88,12 @@ def run_progress(node_states: Iterable[NodeState]) -> float:
 def parent_state_of(child_states: Iterable[RunState]) -> RunState:
     """A parent's state from its children: success if all succeeded, else killed, else failed."""
     counts = Counter(child_states)
-    total = sum(counts.values())
+    return parent_state_from_counts(counts, sum(counts.values()))
+
+
+def parent_state_from_counts(counts: Mapping[RunState, int], total: int) -> RunState:
+    """:func:`parent_state_of` from state counts."""
+    counts = Counter(counts)
     finished = counts["success"] + counts["failed"] + counts["killed"]
     if total and finished == total:
         if counts["success"] == total:

@@ -77,7 +77,7 @@ class LocalExecutor(Executor):
         slots: int | None = None,
         *,
         start_method: str | None = None,
-        batch: int = 1,
+        batch: int = 16,
     ) -> None:
         self.artifacts_root = artifacts_root
         self._slots = max(1, slots or os.cpu_count() or 1)
@@ -91,6 +91,7 @@ class LocalExecutor(Executor):
         self._workers: list[_Worker] = []
         self._backlog: deque[NodeTask] = deque()
         self._results: list[TaskResult] = []
+        self._cancelled: set[int] = set()
         self._plugins = os.environ.get("ACCIO_PLUGINS")
 
     @property
@@ -114,21 +115,30 @@ class LocalExecutor(Executor):
         return _Worker(process, parent)
 
     def submit(self, tasks: Sequence[NodeTask]) -> None:
+        if not self._workers:
+            self.start()  # lazily: a sweep served from the cache never starts a process
         self._backlog.extend(tasks)
         self._dispatch()
 
     def _dispatch(self) -> None:
-        for worker in self._workers:
-            if not self._backlog:
+        """Top every worker up to two batches, so it never waits for the scheduler between tasks.
+
+        Tasks sent together run one after the other in that worker: the number running at once
+        never exceeds the number of workers.
+        """
+        while self._backlog:
+            worker = min(self._workers, key=lambda w: len(w.tasks))
+            if len(worker.tasks) > self._batch:
                 return
-            if worker.tasks:
-                continue
-            batch = [self._backlog.popleft() for _ in range(min(self._batch, len(self._backlog)))]
+            size = min(self._batch, len(self._backlog))
+            batch = [self._backlog.popleft() for _ in range(size)]
             worker.tasks.extend(batch)
             with contextlib.suppress(BrokenPipeError, OSError):
                 worker.conn.send(batch)  # a dead worker is noticed by poll (process sentinel)
 
     def poll(self, timeout: float) -> list[TaskResult]:
+        if not self._workers:
+            return self._take()
         busy = [w for w in self._workers if w.tasks]
         if not busy:
             if timeout > 0 and not self._results:
@@ -154,6 +164,9 @@ class LocalExecutor(Executor):
                 return
             if worker.tasks and worker.tasks[0].task_id == result.task_id:
                 worker.tasks.popleft()
+            if result.task_id in self._cancelled:
+                self._cancelled.discard(result.task_id)
+                result = TaskResult(result.task_id, "killed", finished=time.time())
             self._results.append(result)
 
     def _replace(self, worker: _Worker, status: str) -> None:
@@ -163,7 +176,12 @@ class LocalExecutor(Executor):
         code = worker.process.exitcode
         now = time.time()
         first = True
+        requeue: list[NodeTask] = []
         for task in worker.tasks:
+            if task.task_id in self._cancelled and not first:
+                self._cancelled.discard(task.task_id)
+                self._results.append(TaskResult(task.task_id, "killed", finished=now))
+                continue
             if first:
                 error: dict[str, Any] = {
                     "classifier": "WorkerCrashed" if status == "crashed" else "Killed",
@@ -178,7 +196,8 @@ class LocalExecutor(Executor):
                 self._results.append(TaskResult(task.task_id, status, error=error, finished=now))  # type: ignore[arg-type]
                 first = False
             else:  # batch-mates that never started go back to the front of the queue
-                self._backlog.appendleft(task)
+                requeue.append(task)
+        self._backlog.extendleft(reversed(requeue))
         worker.tasks.clear()
         with contextlib.suppress(Exception):
             worker.conn.close()
@@ -195,7 +214,13 @@ class LocalExecutor(Executor):
                 kept.append(task)
         self._backlog = kept
         for worker in list(self._workers):
-            if worker.tasks and worker.tasks[0].task_id in wanted:
+            if not worker.tasks:
+                continue
+            # queued behind the running one in this worker: its result will be reported killed
+            self._cancelled.update(
+                t.task_id for t in list(worker.tasks)[1:] if t.task_id in wanted
+            )
+            if worker.tasks[0].task_id in wanted:
                 worker.process.kill()
                 worker.process.join(timeout=5)
                 self._replace(worker, "killed")

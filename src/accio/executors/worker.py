@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Iterator
@@ -99,10 +98,12 @@ def execute_task(
         instance = _instances.get((id(spec), spec.name))
         if instance is None:
             instance = _instances[(id(spec), spec.name)] = spec.instantiate()
-        with tempfile.TemporaryDirectory(prefix=f"accio-{spec.name}-") as workdir:
-            ctx = OperatorContext(spec.name, spec.unstable, task.seed, Path(workdir))
+        ctx = OperatorContext(spec.name, spec.unstable, task.seed)
+        try:
             with _captured(logs):
                 raw = instance.run(inputs, ctx)
+        finally:
+            ctx.cleanup()
         outputs, artifacts = _store_outputs(spec, raw, store)
     except Exception as exc:
         return TaskResult(

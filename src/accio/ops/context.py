@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +30,23 @@ class OperatorContext:
     operator: str
     unstable: bool
     node_seed: int | None
-    workdir: Path
+    scratch_root: Path | None = None
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("accio.operator"))
+    _workdir: Path | None = field(default=None, init=False, repr=False)
+
+    @property
+    def workdir(self) -> Path:
+        """A fresh scratch directory, created on first use and removed after the run."""
+        if self._workdir is None:
+            self._workdir = Path(
+                tempfile.mkdtemp(prefix=f"accio-{self.operator}-", dir=self.scratch_root)
+            )
+        return self._workdir
+
+    def cleanup(self) -> None:
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
 
     @property
     def seed(self) -> int:

@@ -39,3 +39,17 @@ def test_seeds_are_63_bit() -> None:
     for _ in range(100):
         assert 0 <= random_seed() <= MASK_63
     assert 0 <= derive_node_seed(2**63 - 1, "X") <= MASK_63
+
+
+def test_cache_key_is_the_documented_formula() -> None:
+    from accio.cache.keys import KEY_TAG, KeyComponents
+
+    inputs = (("epsilon", {"type": "double", "value": 0.01}), ("data", None))
+    comps = KeyComponents("GeoI", "1", "abc", inputs, 42)
+    payload = json.dumps(
+        [KEY_TAG, "GeoI", "1", "abc", [list(i) for i in inputs], 42],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    assert comps.key() == hashlib.sha256(payload.encode()).hexdigest()
+    assert comps.key() == "0a39158c8a05c3d0afef77c368aa8064f1638afa318db4047c79a9be37d1192c"  # pinned: changing it invalidates every cache
