@@ -11,18 +11,20 @@ import io
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from accio.cache.artifacts import LocalArtifactStore
+from accio.errors import ValueParseError
 from accio.executors.base import NodeTask, TaskResult
 from accio.ops.api import OperatorSpec
 from accio.ops.context import OperatorContext
 from accio.ops.registry import OperatorRegistry, default_registry
 from accio.values.canonical import from_canonical, to_canonical
-from accio.values.types import Dataset, DataType
+from accio.values.parse import check_value, parse_json
+from accio.values.types import Dataset, DataType, FrozenMap
 
 _override: OperatorRegistry | None = None
 _stores: dict[str, LocalArtifactStore] = {}
@@ -167,8 +169,36 @@ def _store_outputs(
         value = raw[port.name]
         if port.dtype.base == "dataset":
             value = _as_dataset(value, store, artifacts)
+        else:
+            value = _as_value(port.dtype, value, f"{spec.name}.{port.name}")
         outputs[port.name] = {"type": str(port.dtype), "value": to_canonical(port.dtype, value)}
     return outputs, artifacts
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays, dicts and sequences as plain JSON-like Python values."""
+    if hasattr(value, "tolist") and not isinstance(value, str | bytes):
+        return value.tolist()  # numpy scalar or array
+    if isinstance(value, Mapping) and not isinstance(value, FrozenMap):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _as_value(dtype: DataType, value: Any, where: str) -> Any:
+    """An operator's output in its declared type (plain dicts, lists and numpy values accepted)."""
+    try:
+        check_value(dtype, value)
+        return value
+    except ValueParseError:
+        pass
+    try:
+        return parse_json(dtype, _plain(value))
+    except ValueParseError as exc:
+        raise TypeError(f"output {where} is not a valid {dtype}: {exc}") from None
 
 
 def _as_dataset(
