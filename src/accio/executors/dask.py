@@ -1,0 +1,99 @@
+"""Scale-out: the same executor contract on a ``dask.distributed`` cluster.
+
+Any Dask cluster works: a ``LocalCluster``, a ``dask-jobqueue`` cluster on SLURM/SGE/PBS, or a
+scheduler address. Tasks run :func:`accio.executors.worker.execute_task` on the workers, which
+must see the same artifact store path (a shared filesystem) and have the operator plugins
+installed. Declared resources are passed to Dask as ``resources={"cpus": ..}`` only when the
+workers advertise them; otherwise Dask's own slots decide.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from accio.executors.base import Executor, NodeTask, TaskResult
+from accio.executors.worker import execute_task
+
+
+class DaskExecutor(Executor):
+    """Runs tasks as Dask futures; results are collected as they complete."""
+
+    name = "dask"
+
+    def __init__(self, client: Any, artifacts_root: str, *, slots: int | None = None) -> None:
+        import distributed
+
+        self.client = client
+        self.artifacts_root = artifacts_root
+        self._slots = slots
+        self._futures: dict[int, Any] = {}
+        as_completed: Any = distributed.as_completed
+        self._completed: Any = as_completed([], with_results=False)
+        self._killed: list[TaskResult] = []
+
+    @property
+    def slots(self) -> int:
+        if self._slots is None:
+            info = self.client.scheduler_info()
+            self._slots = max(1, sum(w.get("nthreads", 1) for w in info["workers"].values()))
+        return self._slots
+
+    def start(self) -> None:
+        pass
+
+    def submit(self, tasks: Sequence[NodeTask]) -> None:
+        for task in tasks:
+            future = self.client.submit(
+                execute_task,
+                task,
+                self.artifacts_root,
+                key=f"accio-{task.run_id}-{task.node}-{task.task_id}",
+                pure=False,
+            )
+            future.accio_task_id = task.task_id
+            self._futures[task.task_id] = future
+            self._completed.add(future)
+
+    def poll(self, timeout: float) -> list[TaskResult]:
+        results, self._killed = self._killed, []
+        deadline = time.time() + timeout
+        while True:
+            done = self._completed.next_batch(block=False) if self._completed.has_ready() else []
+            for future in done:
+                task_id = future.accio_task_id
+                if self._futures.pop(task_id, None) is None:
+                    continue  # cancelled: already reported as killed
+                if future.status == "error":
+                    exc = future.exception()
+                    results.append(
+                        TaskResult(
+                            task_id,
+                            "crashed",
+                            error={
+                                "classifier": type(exc).__name__,
+                                "message": str(exc),
+                                "stacktrace": "",
+                                "causes": [],
+                            },
+                            finished=time.time(),
+                        )
+                    )
+                else:
+                    results.append(future.result())
+            if results or not self._futures or time.time() >= deadline:
+                return results
+            time.sleep(min(0.005, max(0.0, deadline - time.time())))
+
+    def cancel(self, task_ids: Sequence[int]) -> None:
+        for task_id in task_ids:
+            future = self._futures.pop(task_id, None)
+            if future is not None:
+                future.cancel()
+                self._killed.append(TaskResult(task_id, "killed", finished=time.time()))
+
+    def stop(self) -> None:
+        for future in self._futures.values():
+            future.cancel()
+        self._futures.clear()

@@ -1,0 +1,74 @@
+"""The scheduler, unchanged, on a Dask cluster through the same executor contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from accio.client.client import Client
+from accio.config import Settings
+from accio.engine import daemon
+
+distributed = pytest.importorskip("distributed")
+pytestmark = pytest.mark.integration
+
+
+def test_a_sweep_runs_on_a_dask_local_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from accio.executors.dask import DaskExecutor
+
+    monkeypatch.setenv("ACCIO_PLUGINS", "accio.testing:operators")
+    monkeypatch.setenv("ACCIO_HOME", str(tmp_path / "home"))
+    with Client(settings=Settings.from_env(), autostart=False) as client:
+        client.push(
+            {
+                "id": "dasky",
+                "params": [{"name": "x", "kind": "double"}],
+                "graph": [
+                    {"op": "RandomTable", "name": "Table", "inputs": {"rows": 20}},
+                    {"op": "Mean", "name": "Avg", "inputs": {"data": {"reference": "Table/data"}}},
+                    {
+                        "op": "Add",
+                        "name": "Sum",
+                        "inputs": {"a": {"param": "x"}, "b": {"reference": "Avg/mean"}},
+                    },
+                ],
+            }
+        )
+        sub = client.submit(
+            {"workflow": "dasky", "seed": 3, "params": {"x": {"values": [1, 2, 3, 4]}}},
+            start=False,
+        )
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            ) as cluster,
+            distributed.Client(cluster) as dask_client,
+        ):
+            executor = DaskExecutor(dask_client, str(client.settings.artifacts_dir))
+            with daemon._try_lock(client.settings.home):
+                scheduler = client.runtime.scheduler(executor=executor)
+                try:
+                    scheduler.run_until_idle(timeout=60)
+                finally:
+                    scheduler.close()
+        assert client.run(sub.run_id).state == "success"
+        sums = [
+            json.loads(client.node(c, "Sum").outputs or "{}")["sum"]["value"]
+            for c in sub.child_ids
+        ]
+        assert len(set(sums)) == 4
+        # the same runs through the local executor: all from the cache, identical outputs
+        again = client.submit(
+            {"workflow": "dasky", "seed": 3, "params": {"x": {"values": [1, 2, 3, 4]}}},
+            start=False,
+        )
+        client.execute("inline")
+        assert [
+            json.loads(client.node(c, "Sum").outputs or "{}")["sum"]["value"]
+            for c in again.child_ids
+        ] == sums
+        assert {client.node(c, "Sum").state for c in again.child_ids} == {"cached"}
