@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,11 +54,29 @@ SWEEP: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+POSTGRES_URL = os.environ.get("ACCIO_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def client(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Client]:
+    """The same engine tests on the embedded SQLite default and on PostgreSQL (when available)."""
     monkeypatch.setenv("ACCIO_PLUGINS", "accio.testing:operators")
     monkeypatch.setenv("ACCIO_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ACCIO_CPUS", "2")
+    if request.param == "postgres":
+        if not POSTGRES_URL:
+            pytest.skip("set ACCIO_TEST_POSTGRES_URL to test PostgreSQL")
+        from accio.storage import schema
+        from accio.storage.sqlite import open_storage
+
+        storage = open_storage(POSTGRES_URL)
+        names = ", ".join(t.name for t in schema.metadata.sorted_tables)
+        with storage.engine.begin() as conn:
+            conn.exec_driver_sql(f"TRUNCATE {names} CASCADE")
+        storage.close()
+        monkeypatch.setenv("ACCIO_DATABASE_URL", POSTGRES_URL)
     with Client(settings=Settings.from_env(), autostart=False) as c:
         c.push(WORKFLOW)
         yield c
