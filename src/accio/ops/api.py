@@ -198,12 +198,20 @@ class OperatorSpec:
 
     @cached_property
     def code_hash(self) -> str:
-        """SHA-256 of the operator class's source, so that editing the code invalidates caches."""
+        """SHA-256 of the operator class's body, so that editing the code invalidates caches.
+
+        The decorator and the ``class`` line are left out: bumping ``version`` or renaming the
+        class is not a code change (``explain`` then names exactly what changed).
+        """
         try:
-            text = inspect.getsource(self.impl)
+            lines = inspect.getsource(self.impl).splitlines()
         except (OSError, TypeError):
-            text = f"{self.impl.__module__}.{self.impl.__qualname__}"
-        return hashlib.sha256(text.encode()).hexdigest()
+            lines = [f"{self.impl.__module__}.{self.impl.__qualname__}"]
+        header = next(
+            (i for i, line in enumerate(lines) if line.lstrip().startswith("class ")), -1
+        )
+        body = "\n".join(lines[header + 1 :])
+        return hashlib.sha256(body.encode()).hexdigest()
 
     def describe(self) -> dict[str, Any]:
         return {
