@@ -197,6 +197,30 @@ def _fscore_outputs(
     }
 
 
+@nb.njit(cache=True, nogil=True)
+def _segment_stats(values: np.ndarray, offsets: np.ndarray, out: np.ndarray) -> None:
+    # out columns: min, max, avg, stddev, median
+    for g in range(offsets.shape[0] - 1):
+        a = offsets[g]
+        b = offsets[g + 1]
+        n = b - a
+        if n == 0:
+            continue
+        v = np.sort(values[a:b])
+        total = 0.0
+        for i in range(n):
+            total += v[i]
+        avg = total / n
+        dev = 0.0
+        for i in range(n):
+            dev += (v[i] - avg) * (v[i] - avg)
+        out[g, 0] = v[0]
+        out[g, 1] = v[n - 1]
+        out[g, 2] = avg
+        out[g, 3] = math.sqrt(dev / n)
+        out[g, 4] = 0.5 * (v[(n - 1) // 2] + v[n // 2])
+
+
 def trace_stats(values: np.ndarray, group: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
     """Per-group statistics of values: ``n``, ``min``, ``max``, ``avg``, ``stddev``, ``median``.
 
@@ -206,31 +230,14 @@ def trace_stats(values: np.ndarray, group: np.ndarray, n_groups: int) -> dict[st
     values = np.asarray(values, dtype=np.float64)
     group = np.asarray(group, dtype=np.int64)
     n = np.bincount(group, minlength=n_groups).astype(np.int64)
-    out: dict[str, np.ndarray] = {
-        k: np.zeros(n_groups) for k in ("min", "max", "avg", "stddev", "median")
-    }
+    if len(group) > 1 and np.any(group[1:] < group[:-1]):
+        values = values[np.argsort(group, kind="stable")]
+    offsets = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(n, out=offsets[1:])
+    table = np.zeros((n_groups, 5))
+    _segment_stats(np.require(values, requirements=("C", "W")), offsets, table)
+    out = {k: table[:, i].copy() for i, k in enumerate(("min", "max", "avg", "stddev", "median"))}
     out["n"] = n
-    if values.size == 0:
-        return out
-    order = np.lexsort((values, group))
-    v = values[order]
-    g = group[order]
-    has = n > 0
-    first = np.concatenate(([0], np.cumsum(n)[:-1]))
-    idx = first[has]
-    out["min"][has] = v[idx]
-    out["max"][has] = v[idx + n[has] - 1]
-    total = np.bincount(g, weights=v, minlength=n_groups)
-    avg = np.zeros(n_groups)
-    avg[has] = total[has] / n[has]
-    out["avg"] = avg
-    dev = v - avg[g]
-    var = np.zeros(n_groups)
-    var[has] = np.bincount(g, weights=dev * dev, minlength=n_groups)[has] / n[has]
-    out["stddev"] = np.sqrt(var)
-    lo = idx + (n[has] - 1) // 2
-    hi = idx + n[has] // 2
-    out["median"][has] = 0.5 * (v[lo] + v[hi])
     return out
 
 
@@ -857,11 +864,20 @@ def _heatmaps(keys: np.ndarray, names: np.ndarray) -> dict[str, tuple[np.ndarray
     """Per user: sorted cell keys and their probabilities."""
     if keys.shape[0] == 0:
         return {}
-    uniq, counts = np.unique(keys, axis=0, return_counts=True)
-    bounds = np.flatnonzero(np.diff(uniq[:, 0])) + 1
+    user, cell = keys[:, 0], keys[:, 1]
+    order = np.lexsort((cell, user))
+    user, cell = user[order], cell[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (user[1:] != user[:-1]) | (cell[1:] != cell[:-1])
+    starts = np.flatnonzero(new)
+    counts = np.diff(np.append(starts, len(order)))
+    u_user, u_cell = user[starts], cell[starts]
+    bounds = np.flatnonzero(np.diff(u_user)) + 1
     out = {}
-    for part, cnt in zip(np.split(uniq, bounds), np.split(counts, bounds), strict=True):
-        out[str(names[part[0, 0]])] = (part[:, 1], cnt / cnt.sum())
+    for part, c_part, cnt in zip(
+        np.split(u_user, bounds), np.split(u_cell, bounds), np.split(counts, bounds), strict=True
+    ):
+        out[str(names[part[0]])] = (c_part, cnt / cnt.sum())
     return out
 
 

@@ -148,6 +148,9 @@ def test_trace_stats() -> None:
     assert stats["max"].tolist() == [3.0, 0.0, 10.0]
     assert stats["avg"].tolist() == [2.0, 0.0, 7.0]
     assert stats["stddev"][2] == pytest.approx(3.0)
+    shuffled = trace_stats(np.array([10.0, 3.0, 4.0, 1.0, 2.0]), np.array([2, 0, 2, 0, 0]), 3)
+    for key in ("n", "min", "max", "avg", "stddev", "median"):
+        np.testing.assert_array_equal(shuffled[key], stats[key])
 
 
 def test_spatiotemporal_distortion(run_op) -> None:  # type: ignore[no-untyped-def]

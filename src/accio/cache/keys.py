@@ -12,6 +12,7 @@ Keeping the components lets ``accio explain`` say which one changed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -23,6 +24,16 @@ KEY_TAG = "accio/node-key/v1"
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=4096)
+def _head(op: str, version: str, code_hash: str) -> str:
+    return _canonical([KEY_TAG, op, version, code_hash])[:-1]
+
+
+@functools.lru_cache(maxsize=4096)
+def _port(port: str) -> str:
+    return json.dumps(port, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -42,11 +53,12 @@ class KeyComponents:
 
     def key(self) -> str:
         inputs = ",".join(
-            f"[{json.dumps(port, ensure_ascii=False)},{text}]"
+            f"[{_port(port)},{text}]"
             for (port, _), text in zip(self.inputs, self.texts, strict=True)
         )
-        head = _canonical([KEY_TAG, self.op, self.version, self.code_hash])[:-1]
-        text = f"{head},[{inputs}],{json.dumps(self.seed)}]"
+        head = _head(self.op, self.version, self.code_hash)
+        seed = "null" if self.seed is None else str(int(self.seed))
+        text = f"{head},[{inputs}],{seed}]"
         return hashlib.sha256(text.encode()).hexdigest()
 
     def to_json(self) -> str:

@@ -15,13 +15,13 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from accio import __version__
-from accio.cli.commands import definitions, runs, server, workflows
+from accio.cli.commands import definitions, export, runs, server, workflows
 from accio.errors import EXIT_INTERNAL, EXIT_USAGE, AccioError, UsageError
 
 Handler = Callable[[argparse.Namespace], int]
 
 # Modules that add sub-commands; each exposes register(subparsers).
-COMMAND_MODULES = [definitions, workflows, runs, server]
+COMMAND_MODULES = [definitions, workflows, runs, export, server]
 
 _SINGLE_DASH_LONG = re.compile(r"^-([a-zA-Z][a-zA-Z0-9-]+)(=.*)?$", re.DOTALL)
 

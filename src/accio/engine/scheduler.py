@@ -77,13 +77,20 @@ class NodeRun:
     key: str | None = None
     components: KeyComponents | None = None
     inputs: dict[str, TypedJson] | None = None
-    outputs: dict[str, TypedJson] | None = None
+    outputs: str | None = None  # JSON text {port: typed json}, stored as is
+    _parsed: dict[str, TypedJson] | None = None
     queued_at: float | None = None
     started: float | None = None
     completed: float | None = None
     error: dict[str, Any] | None = None
     cache_source: str | None = None
     task_id: int | None = None
+
+    def output_values(self) -> dict[str, TypedJson]:
+        """Outputs as a dict, parsed once, only when a downstream node needs them."""
+        if self._parsed is None:
+            self._parsed = json.loads(self.outputs) if self.outputs else {}
+        return self._parsed
 
 
 @dataclass
@@ -168,8 +175,10 @@ class Scheduler:
         self._by_key: dict[str, list[tuple[ActiveRun, NodeRun]]] = {}  # running key -> joiners
         self._used = Resources(0.0, 0, 0)
         self._next_task = 1
-        self._dirty_nodes: dict[tuple[str, str], NodeRun] = {}
-        self._dirty_runs: set[str] = set()
+        # Changed since the last flush: ended nodes, and live ones ordered by last change.
+        self._dirty_done: dict[tuple[str, str], NodeRun] = {}
+        self._dirty_live: OrderedDict[tuple[str, str], tuple[NodeRun, float]] = OrderedDict()
+        self._dirty_runs: OrderedDict[str, float] = OrderedDict()  # run id -> first change
         self._dirty_parents: set[str] = set()
         self._cache_entries: list[CacheSnapshot] = []
         self._artifacts: list[tuple[str, int]] = []
@@ -177,7 +186,7 @@ class Scheduler:
         self._last_flush = 0.0
         self._finished: list[ActiveRun] = []
         self._parent_started: dict[str, float] = {}
-        self._recent: OrderedDict[str, tuple[dict[str, TypedJson], str]] = OrderedDict()
+        self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self.writer = StateWriter(storage)
         self.transition_log: deque[tuple[float, str, str, str, str, str]] = deque(maxlen=10_000)
 
@@ -259,7 +268,7 @@ class Scheduler:
             )
             if rec.state in DONE_NODE_STATES:
                 node.state = rec.state
-                node.outputs = json.loads(rec.outputs) if rec.outputs else {}
+                node.outputs = rec.outputs or "{}"
                 node.key = rec.cache_key
             elif rec.state in TERMINAL_NODE_STATES:
                 node.state = rec.state
@@ -316,8 +325,13 @@ class Scheduler:
         self._mark(run, node)
 
     def _mark(self, run: ActiveRun, node: NodeRun) -> None:
-        self._dirty_nodes[(run.record.id, node.plan.name)] = node
-        self._dirty_runs.add(run.record.id)
+        ident = (run.record.id, node.plan.name)
+        self._dirty_live.pop(ident, None)
+        if node.state in TERMINAL_NODE_STATES:
+            self._dirty_done[ident] = node
+        else:
+            self._dirty_live[ident] = (node, time.time())
+        self._dirty_runs.setdefault(run.record.id, time.time())
 
     # ----------------------------------------------------------------- cache resolution
     def _resolve_ready(self) -> None:
@@ -327,7 +341,7 @@ class Scheduler:
             if not ready:
                 return
             for run, node in ready:
-                upstream = {d: run.nodes[d].outputs or {} for d in node.plan.deps}
+                upstream = {d: run.nodes[d].output_values() for d in node.plan.deps}
                 node.inputs = node_inputs(node.plan, run.params, upstream)
                 seed = (
                     derive_node_seed(run.seed, node.plan.name) if node.plan.spec.unstable else None
@@ -343,9 +357,7 @@ class Scheduler:
                 if recent is not None:
                     self._complete_cached(run, node, recent[0], recent[1], "cache hit")
                 elif entry is not None:
-                    self._complete_cached(
-                        run, node, json.loads(entry.outputs), entry.run_id, "cache hit"
-                    )
+                    self._complete_cached(run, node, entry.outputs, entry.run_id, "cache hit")
                 elif node.key in self._by_key:
                     self._by_key[node.key].append((run, node))  # join the identical running node
                     self._transition(run, node, "queued", "joined identical running node")
@@ -356,9 +368,10 @@ class Scheduler:
                     self._queue.append((run, node))
 
     def _complete_cached(
-        self, run: ActiveRun, node: NodeRun, outputs: dict[str, TypedJson], source: str, why: str
+        self, run: ActiveRun, node: NodeRun, outputs: str, source: str, why: str
     ) -> None:
         node.outputs = outputs
+        node._parsed = None
         node.cache_source = source
         now = time.time()
         node.started = node.started or now
@@ -450,7 +463,8 @@ class Scheduler:
             self._release_joiners(node, None)
             return
         if result.status == "success":
-            node.outputs = result.outputs
+            node.outputs = result.outputs or "{}"
+            node._parsed = None
             node.started = result.started or node.started
             node.completed = result.finished or now
             node.cache_source = None
@@ -464,14 +478,14 @@ class Scheduler:
                     node.plan.spec.version,
                     node.plan.spec.code_hash,
                     node.components,
-                    result.outputs,
+                    node.outputs,
                     run.record.id,
                     node.plan.name,
                     now,
                     max(0.0, (result.finished or now) - (result.started or now)),
                 )
             )
-            self._remember(node.key, result.outputs, run.record.id)
+            self._remember(node.key, node.outputs, run.record.id)
             self._transition(run, node, "success", f"task {result.task_id} succeeded")
             self.stats.executed += 1
             self._node_done(run, node)
@@ -497,7 +511,7 @@ class Scheduler:
         self._skip_downstream(run, node)
         self._run_changed(run)
 
-    def _remember(self, key: str, outputs: dict[str, TypedJson], run_id: str) -> None:
+    def _remember(self, key: str, outputs: str, run_id: str) -> None:
         """Results the writer may not have stored yet are still found by later lookups."""
         self._recent[key] = (outputs, run_id)
         while len(self._recent) > RECENT_RESULTS:
@@ -541,7 +555,7 @@ class Scheduler:
         if state == "running" and run.state == "pending":
             run.started = run.started or time.time()
         run.state = state
-        self._dirty_runs.add(run.record.id)
+        self._dirty_runs.setdefault(run.record.id, time.time())
         if state in TERMINAL_RUN_STATES:
             self._finish(run)
 
@@ -639,26 +653,27 @@ class Scheduler:
         # Write coalescing: a node or run still on its way (queued, running) is written once it
         # has been so for COALESCE seconds, or at its end; a 1-second node costs one write, not
         # four. Nothing is lost by waiting: after a crash, unfinished nodes start over anyway.
-        now = time.time()
-        keep: dict[tuple[str, str], NodeRun] = {}
-        for ident, n in self._dirty_nodes.items():
-            if wait or n.state in TERMINAL_NODE_STATES or now - (n.queued_at or 0.0) >= COALESCE:
-                batch.nodes.append(self._node_snapshot(ident[0], n))
-            else:
-                keep[ident] = n
-        self._dirty_nodes = keep
+        cutoff = time.time() - COALESCE
+        batch.nodes = [self._node_snapshot(rid, n) for (rid, _), n in self._dirty_done.items()]
+        self._dirty_done = {}
+        live = self._dirty_live
+        while live:
+            ident, (node, changed) = next(iter(live.items()))
+            if not wait and changed > cutoff:
+                break  # the rest changed even more recently
+            live.popitem(last=False)
+            batch.nodes.append(self._node_snapshot(ident[0], node))
         finished = {r.record.id: r for r in self._finished}
-        keep_runs: set[str] = set()
-        for rid in self._dirty_runs:
+        due = [rid for rid in finished if rid in self._dirty_runs]
+        for rid, changed in self._dirty_runs.items():
+            if not wait and changed > cutoff:
+                break
+            if rid not in finished:
+                due.append(rid)
+        for rid in due:
+            self._dirty_runs.pop(rid, None)
             run = self.runs.get(rid) or finished.get(rid)
             if run is None:
-                continue
-            if (
-                not wait
-                and run.state not in TERMINAL_RUN_STATES
-                and now - (run.started or now) < COALESCE
-            ):
-                keep_runs.add(rid)
                 continue
             states = [n.state for n in run.nodes.values()]
             done = run.state in TERMINAL_RUN_STATES
@@ -671,7 +686,6 @@ class Scheduler:
                 if first is None or run.started < first:
                     self._parent_started[parent] = run.started
                     self._dirty_parents.add(parent)
-        self._dirty_runs = keep_runs
         self._finished = []
         for parent in self._dirty_parents:
             tally = self.parents.get(parent, ParentTally())

@@ -55,7 +55,7 @@ def node_records(snapshots: Sequence[NodeSnapshot]) -> list[NodeRecord]:
                 started=s[8],
                 completed=s[9],
                 error=json.dumps(error) if error else None,
-                outputs=json.dumps(outputs, sort_keys=True) if outputs is not None else None,
+                outputs=outputs,
                 cache_source=s[12],
                 position=s[13],
             )
@@ -64,7 +64,13 @@ def node_records(snapshots: Sequence[NodeSnapshot]) -> list[NodeRecord]:
 
 
 def write(storage: Storage, batch: Batch) -> None:
-    """Artifacts and cache entries first, so that a node recorded as done can always be reused."""
+    """Artifacts and cache entries first, so that a node recorded as done can always be reused.
+    One transaction: a 10^4-node flush commits once."""
+    with storage.transaction():
+        _write(storage, batch)
+
+
+def _write(storage: Storage, batch: Batch) -> None:
     if batch.artifacts:
         storage.record_artifacts(batch.artifacts)
     if batch.cache_entries:
@@ -76,7 +82,7 @@ def write(storage: Storage, batch: Batch) -> None:
                     s[2],
                     s[3],
                     s[4].to_json(),
-                    json.dumps(s[5], sort_keys=True),
+                    s[5] or "{}",
                     s[6],
                     s[7],
                     s[8],
@@ -94,12 +100,14 @@ def write(storage: Storage, batch: Batch) -> None:
 
 
 class StateWriter:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, *, threaded: bool = True) -> None:
         self.storage = storage
+        self.threaded = threaded  # False writes in the caller's thread (debugging, profiling)
         self._queue: queue.Queue[Batch | None] = queue.Queue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="accio-state-writer", daemon=True)
-        self._thread.start()
+        if threaded:
+            self._thread.start()
 
     def _loop(self) -> None:
         while True:
@@ -121,7 +129,9 @@ class StateWriter:
 
     def submit(self, batch: Batch) -> None:
         self._check()
-        if batch:
+        if batch and not self.threaded:
+            write(self.storage, batch)
+        elif batch:
             self._queue.put(batch)
 
     def drain(self) -> None:
@@ -130,6 +140,7 @@ class StateWriter:
         self._check()
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=60)
+        if self.threaded:
+            self._queue.put(None)
+            self._thread.join(timeout=60)
         self._check()

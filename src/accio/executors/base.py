@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 
@@ -46,7 +46,9 @@ class TaskResult:
 
     task_id: int
     status: ResultStatus
-    outputs: dict[str, Any] = field(default_factory=dict)
+    #: ``{port: {"type", "value"}}`` as compact sorted-keys JSON text, serialised in the worker
+    #: so that the scheduler stores it as is (and parses it only if a downstream node needs it).
+    outputs: str | None = None
     artifacts: tuple[tuple[str, int], ...] = ()
     logs: tuple[tuple[float, str, str], ...] = ()  # (ts, stream, line)
     error: dict[str, Any] | None = None

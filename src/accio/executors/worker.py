@@ -8,6 +8,7 @@ trimmed to the operator's own frames.
 from __future__ import annotations
 
 import io
+import json
 import sys
 import time
 import traceback
@@ -120,7 +121,7 @@ def execute_task(
     return TaskResult(
         task.task_id,
         "success",
-        outputs=outputs,
+        outputs=json.dumps(outputs, sort_keys=True, separators=(",", ":")),
         artifacts=tuple(artifacts),
         logs=tuple(logs),
         started=started,

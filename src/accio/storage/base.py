@@ -11,7 +11,8 @@ batched statements, not 10^4 round trips.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Self
 
 from accio.errors import RuntimeFailure
@@ -229,6 +230,11 @@ class Storage(ABC):
         """
 
     # -- lifecycle ------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group the writes made inside into one transaction where the backend can."""
+        yield
 
     @abstractmethod
     def close(self) -> None:

@@ -182,7 +182,7 @@ def dataset_digests(outputs_json: str | None) -> set[str]:
     Dataset values (also inside ``list(dataset)``, ``set(dataset)`` and maps) hold either a
     digest or an external URI; only digests are returned.
     """
-    if not outputs_json:
+    if not outputs_json or "dataset" not in outputs_json:  # cheap: most outputs hold none
         return set()
     try:
         outputs = json.loads(outputs_json)

@@ -12,6 +12,7 @@ queue on the busy timeout instead of failing on a stale read snapshot.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -62,6 +63,7 @@ class SqlStorage(Storage):
         self._write_engine = engine.execution_options(accio_write=True)
         self._dialect = engine.dialect.name
         self._fts = self._dialect == "sqlite" and self._has_table("runs_fts")
+        self._local = threading.local()
 
     @property
     def engine(self) -> Engine:
@@ -78,7 +80,14 @@ class SqlStorage(Storage):
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        """One write transaction; integrity violations become :class:`StorageError`."""
+        """One write transaction; integrity violations become :class:`StorageError`.
+
+        Inside :meth:`transaction` (same thread) the writes join that transaction instead.
+        """
+        current: Connection | None = getattr(self._local, "conn", None)
+        if current is not None:
+            yield current
+            return
         try:
             with self._write_engine.begin() as conn:
                 yield conn
@@ -86,6 +95,16 @@ class SqlStorage(Storage):
             raise StorageError(f"the database refused the write: {exc.orig}") from exc
         except sa.exc.OperationalError as exc:
             raise StorageError(f"the database is busy or unavailable: {exc.orig}") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group this thread's writes into one transaction (the scheduler's flushes)."""
+        with self._write() as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

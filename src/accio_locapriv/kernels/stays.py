@@ -219,7 +219,14 @@ def dt_stays_xy(
     is a stay (at least two events spanning at least ``min_duration``) and a new window starts at
     the new event; otherwise the oldest events are dropped until the new event fits. A final
     window is emitted if it is a stay. Every stay therefore has an exact diameter at most
-    ``diameter`` and a duration at least ``min_duration``. Cost O(n·w) for windows of w events.
+    ``diameter`` and a duration at least ``min_duration``.
+
+    The exhaustive check costs O(w) per event for a window of w events, which is slow for long,
+    densely sampled stays. The kernel keeps an anchor event and a bound on the distance from it
+    to every window event; when the new event's distance to the anchor plus that bound is below
+    the diameter it fits by the triangle inequality, without a scan. The scan, from the newest
+    event backwards, runs only when that test fails, and stops at the first event that is too far.
+    The output is that of the exhaustive algorithm (the tests compare the two).
     """
     xa = _writable(x, np.float64)
     ya = _writable(y, np.float64)

@@ -24,6 +24,7 @@ from accio.cli.lookup import add_run_arguments, run_from_arguments
 from accio.errors import EXIT_OK, EXIT_RUNTIME, AccioError, NotFoundError, UsageError
 from accio.storage.records import (
     ALL_RUN_STATES,
+    LogLine,
     LogStream,
     NodeRecord,
     RunRecord,
@@ -477,7 +478,7 @@ def cmd_get(args: argparse.Namespace) -> int:
             if value
         ]
         if used:
-            raise UsageError(f"{', '.join(used)} only filter runs, not {kind}")
+            raise UsageError(f"{', '.join(used)}: these filters apply to runs only, not to {kind}")
     if kind == "workflows":
         return workflows.get_workflows(args)
     if kind == "operators":
@@ -600,10 +601,10 @@ def describe_run(client: Client, run: RunRecord, as_json: bool) -> int:
         ("Owner", run.owner),
         ("Name", run.name or "<no name>"),
     ]
-    if not run.parent_id:  # a child's notes and tags are its parent's
-        fields.append(("Notes", run.notes or "<none>"))
+    meta = client.run(run.parent_id) if run.parent_id else run  # a child shares its parent's
     fields += [
-        ("Tags", ", ".join(run.tags) or "<none>"),
+        ("Notes", meta.notes or "<none>"),
+        ("Tags", ", ".join(meta.tags) or "<none>"),
         ("Seed", run.seed),
         ("State", run.state),
     ]
@@ -762,29 +763,33 @@ def cmd_logs(args: argparse.Namespace) -> int:
     for x in lines:
         out.print_line(x.line)
     if args.follow:
-        _follow_logs(client, run.id, node_name, streams, lines[-1].ts if lines else None)
+        _follow_logs(client, run.id, node_name, streams, lines)
     return EXIT_OK
 
 
 def _follow_logs(
-    client: Client, run_id: str, node: str, streams: Sequence[LogStream], last: float | None
+    client: Client, run_id: str, node: str, streams: Sequence[LogStream], printed: list[LogLine]
 ) -> None:
-    """Poll for new lines until the node is terminal; lines sharing a timestamp print once."""
-    seen: set[tuple[float, str, str]] = set()
+    """Poll for new lines until the node is terminal.
+
+    Storage returns lines strictly after ``since``; asking from slightly before the last printed
+    line and skipping what was printed keeps lines that share its timestamp.
+    """
+    window = 1e-3
+    last = printed[-1].ts if printed else None
+    seen = {(x.ts, x.stream, x.line) for x in printed if last is not None and x.ts > last - window}
     while True:
         finished = client.node(run_id, node).state in NODE_TERMINAL
-        since = None if last is None else last - 1e-3
+        since = None if last is None else last - window
         for x in client.logs(run_id, node, streams=streams, since=since):
             key = (x.ts, x.stream, x.line)
-            if last is not None and x.ts <= last and key in seen:
-                continue
-            if last is not None and x.ts < last - 1e-3:
+            if key in seen:
                 continue
             out.print_line(x.line)
             seen.add(key)
             last = x.ts if last is None else max(last, x.ts)
         if last is not None:
-            seen = {k for k in seen if k[0] >= last - 1e-3}
+            seen = {k for k in seen if k[0] > last - window}
         if finished:
             return
         time.sleep(FOLLOW_POLL)
@@ -809,8 +814,18 @@ def _resolve_all(client: Client, texts: Sequence[str]) -> tuple[list[RunRecord],
     return found, code
 
 
+def _control_client() -> Client:
+    """A client for kill/delete: a running scheduler does the work, so no operators are needed;
+    without one, the client replays the runs itself and needs them."""
+    from accio.config import Settings
+    from accio.engine import daemon
+
+    running = daemon.is_running(Settings.from_env().home)
+    return open_client(autostart=False, operators=not running)
+
+
 def cmd_kill(args: argparse.Namespace) -> int:
-    client = open_client(autostart=False)
+    client = _control_client()
     runs, code = _resolve_all(client, args.runs)
     active = [r for r in runs if r.state not in FINISHED]
     if active:
@@ -830,7 +845,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
         )
     if not args.runs:
         raise UsageError("give at least one run id: accio delete run RUN...")
-    client = open_client(autostart=False)
+    client = _control_client()
     runs, code = _resolve_all(client, args.runs)
     if runs:
         client.delete([r.id for r in runs])

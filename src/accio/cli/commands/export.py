@@ -1,0 +1,80 @@
+"""``accio export``: a run's results as long CSV/Parquet tables (cli.md §2 "export", reshaped).
+
+Instead of the original's one file per artifact with ad-hoc headers, every output goes into one
+long table (see :mod:`accio.client.export`), which any data-frame library reads directly and
+which stays the same shape when a workflow gains an output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from accio.cli import render as out
+from accio.cli.commands.workflows import intermixed, open_client
+from accio.errors import EXIT_OK
+
+
+def register(subparsers: Any) -> None:
+    export = subparsers.add_parser(
+        "export",
+        help="write the results of runs as CSV or Parquet tables",
+        description="Write every output of the runs (a parent's children included) as one long "
+        "table, one row per child and output value; collections give one row per element, "
+        "datasets are copied as Parquet files. Missing or failed children are reported.",
+    )
+    export.add_argument("runs", nargs="+", metavar="RUN", help="run ids (parents or single runs)")
+    export.add_argument(
+        "--format", choices=("csv", "parquet"), default="csv", help="file format (default csv)"
+    )
+    export.add_argument(
+        "--out", metavar="DIR", default=None, help="directory (default accio-export-<hex>)"
+    )
+    export.add_argument(
+        "--split-by", metavar="PARAM", default=None, help="one sub-directory per value of PARAM"
+    )
+    export.add_argument(
+        "--aggregate",
+        action="store_true",
+        help="also write mean, std, 95%% CI and count over the repeats of each combination",
+    )
+    export.add_argument(
+        "--outputs",
+        metavar="NODE/PORT,...",
+        default=None,
+        help="only these outputs (a bare NODE selects all its outputs)",
+    )
+    export.set_defaults(handler=cmd_export)
+    intermixed(export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from accio.client.export import default_out_dir, export_run
+
+    outputs = None
+    if args.outputs is not None:
+        outputs = [o for o in args.outputs.split(",") if o.strip()]
+    client = open_client(autostart=False)
+    directory = (default_out_dir() if args.out is None else _path(args.out)).absolute()
+    out.print_line(f"Writing export to {directory}")
+    result = export_run(
+        client,
+        args.runs,
+        directory,
+        fmt=args.format,
+        split_by=args.split_by,
+        aggregated=args.aggregate,
+        outputs=outputs,
+    )
+    out.print_line(f"Found {result.runs} matching runs")
+    for warning in result.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    for path in result.files:
+        out.print_line(f"Wrote {path}")
+    return EXIT_OK  # unknown runs and failed children are warnings, as in the original
+
+
+def _path(text: str) -> Path:
+    return Path(text).expanduser()
