@@ -52,4 +52,6 @@ def test_cache_key_is_the_documented_formula() -> None:
         separators=(",", ":"),
     )
     assert comps.key() == hashlib.sha256(payload.encode()).hexdigest()
-    assert comps.key() == "0a39158c8a05c3d0afef77c368aa8064f1638afa318db4047c79a9be37d1192c"  # pinned: changing it invalidates every cache
+    assert (
+        comps.key() == "0a39158c8a05c3d0afef77c368aa8064f1638afa318db4047c79a9be37d1192c"
+    )  # pinned: changing it invalidates every cache
