@@ -22,12 +22,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from accio.errors import NotFoundError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: Prefix of files being written; never a valid digest, so never listed.
 TMP_PREFIX = ".tmp-"
@@ -146,6 +146,8 @@ class LocalArtifactStore(ArtifactStore):
         # One chunk per column: the same rows split differently must give the same bytes.
         table = table.combine_chunks()
         with self._writing() as (tmp, handle):
+            import pyarrow.parquet as pq  # pyarrow only when datasets are read or written
+
             pq.write_table(table, handle, **PARQUET_OPTIONS)
         return self._commit(tmp, _hash_file(tmp))
 
@@ -187,6 +189,8 @@ class LocalArtifactStore(ArtifactStore):
         path = self.path(digest)
         if not path.exists():
             raise NotFoundError(f"no such artifact: {digest}")
+        import pyarrow.parquet as pq
+
         return pq.read_table(path)
 
     def exists(self, digest: str) -> bool:

@@ -23,14 +23,34 @@ Handler = Callable[[argparse.Namespace], int]
 # Modules that add sub-commands; each exposes register(subparsers).
 COMMAND_MODULES = [definitions, workflows, runs, export, server]
 
-_SINGLE_DASH_LONG = re.compile(r"^-([a-zA-Z][a-zA-Z0-9-]+)(=.*)?$", re.DOTALL)
+# Two letters at least, so that short options with glued values (-n5) stay short options.
+_SINGLE_DASH_LONG = re.compile(r"^-([a-zA-Z]{2}[a-zA-Z0-9-]*)(=.*)?$", re.DOTALL)
 
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that raises UsageError (exit 1) instead of exiting with 2."""
 
+    _intermixing = False
+
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see 'accio help {self.prog.split()[-1]}')")
+        command = self.prog.split()[-1]
+        topic = "" if command == "accio" else f" {command}"
+        raise UsageError(f"{message} (see 'accio help{topic}')")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Flags and positionals mix in any order in a command (cli.md §1):
+        ``accio submit wf --seed=1 eps=2``. Plain argparse stops filling ``*`` positionals at the
+        first flag; ``parse_known_intermixed_args`` does not (it calls back in here, hence the
+        re-entrancy guard). The top-level parser dispatches to commands, so it stays plain."""
+        if self._intermixing or self._subparsers is not None:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
 
 
 def normalise_flags(argv: Sequence[str]) -> list[str]:
@@ -123,3 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> None:
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -19,9 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from accio.config import Settings
 from accio.definitions.documents import load_run, run_from_document, workflow_from_document
@@ -45,6 +43,9 @@ from accio.storage.records import (
     WorkflowRecord,
 )
 from accio.values.canonical import canonical_json, typed_json
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -470,6 +471,8 @@ class Client:
     # ----------------------------------------------------------------- results
     def results(self, run_id: str) -> pa.Table:
         """One row per child (or the single run): parameters, seed, state and scalar outputs."""
+        import pyarrow as pa
+
         record = self.storage.get_run(run_id)
         runs = self.storage.children(run_id) if record.is_parent else [record]
         rows: list[dict[str, Any]] = []

@@ -63,5 +63,5 @@ def open_runtime(settings: Settings, registry: OperatorRegistry | None = None) -
         settings,
         open_storage(settings),
         LocalArtifactStore(settings.artifacts_dir),
-        registry or default_registry(),
+        registry if registry is not None else default_registry(),
     )

@@ -443,6 +443,7 @@ class Scheduler:
             if run.state == "pending":
                 run.state = "running"
                 run.started = node.started
+                self._child_progressed(run, "running")
         if tasks:
             self.executor.submit(tasks)
 
@@ -554,10 +555,18 @@ class Scheduler:
         state = run_state_of(states)
         if state == "running" and run.state == "pending":
             run.started = run.started or time.time()
+            self._child_progressed(run, state)
         run.state = state
         self._dirty_runs.setdefault(run.record.id, time.time())
         if state in TERMINAL_RUN_STATES:
             self._finish(run)
+
+    def _child_progressed(self, run: ActiveRun, state: RunState) -> None:
+        """A child started: its parent is running too (not only once a child ends)."""
+        parent = run.record.parent_id
+        if parent is not None:
+            self.parents.setdefault(parent, ParentTally()).set(run.record.id, state)
+            self._dirty_parents.add(parent)
 
     def _finish(self, run: ActiveRun) -> None:
         self.runs.pop(run.record.id, None)

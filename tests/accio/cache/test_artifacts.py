@@ -107,7 +107,9 @@ class TestAtomicity:
         def broken(*args: object, **kwargs: object) -> None:
             raise OSError("disk full")
 
-        monkeypatch.setattr(artifacts_module.pq, "write_table", broken)
+        import pyarrow.parquet as pq
+
+        monkeypatch.setattr(pq, "write_table", broken)
         with pytest.raises(OSError, match="disk full"):
             store.put_table(traces())
         assert files_under(store.root) == []

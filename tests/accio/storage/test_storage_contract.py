@@ -728,3 +728,9 @@ class TestSettings:
     def test_bad_numbers(self, value: str) -> None:
         with pytest.raises(UsageError, match="ACCIO_CPUS"):
             Settings.from_env({"ACCIO_CPUS": value})
+
+
+def test_shipped_head_revision_constant_matches_the_migrations() -> None:
+    from accio.storage.sqlite import HEAD_REVISION, head_revision
+
+    assert HEAD_REVISION == head_revision()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from accio.cli import render as out
-from accio.cli.commands.workflows import intermixed, open_client
+from accio.cli.commands.workflows import open_client
 from accio.errors import EXIT_OK
 
 
@@ -47,7 +47,6 @@ def register(subparsers: Any) -> None:
         help="only these outputs (a bare NODE selects all its outputs)",
     )
     export.set_defaults(handler=cmd_export)
-    intermixed(export)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from accio.cli import render as out
 from accio.cli.commands import workflows
-from accio.cli.commands.workflows import intermixed, open_client
+from accio.cli.commands.workflows import open_client
 from accio.cli.lookup import add_run_arguments, run_from_arguments
 from accio.errors import EXIT_OK, EXIT_RUNTIME, AccioError, NotFoundError, UsageError
 from accio.storage.records import (
@@ -167,8 +167,6 @@ def register(subparsers: Any) -> None:
     explain.add_argument("node", metavar="NODE", nargs="?")
     explain.add_argument("--json", action="store_true", help="machine-readable output")
     explain.set_defaults(handler=cmd_explain)
-    for name in ("submit", "get", "list", "describe", "logs", "kill", "delete", "edit", "explain"):
-        intermixed(subparsers.choices[name])
 
 
 def _add_listing_flags(parser: argparse.ArgumentParser) -> None:

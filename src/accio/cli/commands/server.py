@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from accio.cli import render as out
-from accio.cli.commands.workflows import intermixed, open_client
+from accio.cli.commands.workflows import open_client
 from accio.config import Settings
 from accio.engine import daemon
 from accio.errors import EXIT_OK, RuntimeFailure, UsageError
@@ -45,8 +45,6 @@ def register(subparsers: Any) -> None:
     )
     gc.add_argument("--json", action="store_true", help="machine-readable output")
     gc.set_defaults(handler=cmd_gc)
-    intermixed(server)
-    intermixed(gc)
 
 
 def cmd_server(args: argparse.Namespace) -> int:

@@ -45,31 +45,6 @@ class _NoOperators(OperatorRegistry):
         return True
 
 
-def intermixed(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Let flags and positionals mix in any order (cli.md §1): ``submit toy --seed=1 eps=2``.
-
-    Plain argparse stops filling a ``*``/``?`` positional at the first flag, so later
-    positionals become "unrecognized arguments". Sub-command parsers are called through
-    ``parse_known_args``; route that through ``parse_known_intermixed_args``, which itself calls
-    ``parse_known_args`` (hence the re-entrancy guard).
-    """
-    plain = parser.parse_known_args
-    busy = False
-
-    def parse_known_args(args: Any = None, namespace: Any = None) -> Any:
-        nonlocal busy
-        if busy:
-            return plain(args, namespace)
-        busy = True
-        try:
-            return parser.parse_known_intermixed_args(args, namespace)
-        finally:
-            busy = False
-
-    setattr(parser, "parse_known_args", parse_known_args)  # noqa: B010 - shadow the method
-    return parser
-
-
 def register(subparsers: Any) -> None:
     push = subparsers.add_parser(
         "push",
@@ -80,7 +55,6 @@ def register(subparsers: Any) -> None:
     push.add_argument("files", nargs="+", metavar="FILE")
     push.add_argument("--json", action="store_true", help="machine-readable output")
     push.set_defaults(handler=cmd_push)
-    intermixed(push)
 
 
 def cmd_push(args: argparse.Namespace) -> int:
