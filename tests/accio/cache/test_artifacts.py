@@ -12,7 +12,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from accio.cache import artifacts as artifacts_module
 from accio.cache.artifacts import TMP_PREFIX, LocalArtifactStore
 from accio.cache.gc import gc
 from accio.errors import NotFoundError
