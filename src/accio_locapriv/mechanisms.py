@@ -30,7 +30,7 @@ __all__ = [
     "promesse_mercator",
 ]
 
-_RES: dict[str, Any] = {"category": "lppm", "cpus": 4, "memory": "2G", "version": "1"}
+_RES: dict[str, Any] = {"category": "lppm", "cpus": 1, "memory": "2G", "version": "1"}
 
 
 def geo_indistinguishability(

@@ -317,7 +317,7 @@ def area_coverage(
         "`width`). precision = shared cells / test cells, recall = shared cells / train cells. "
         "Level 15 cells are about 280 m wide, level 12 about 2.2 km."
     ),
-    cpus=4,
+    cpus=1,
     memory="2G",
     **_METRIC,
 )
@@ -363,7 +363,7 @@ class AreaCoverage:
         "population standard deviation, mean and median; traces whose test side is empty get "
         "zeros, traces whose train side is empty are left out."
     ),
-    cpus=3,
+    cpus=1,
     memory="6G",
     **_METRIC,
 )
@@ -418,7 +418,7 @@ class SpatialDistortion:
         "events and clamped to its first and last event. Per trace: min, max, population "
         "standard deviation, mean and median; zeros when a side is empty."
     ),
-    cpus=3,
+    cpus=1,
     memory="6G",
     **_METRIC,
 )
@@ -500,7 +500,7 @@ class SpatioTemporalDistortion:
         "1 when both sides are empty, 0 when only the test side is empty; may exceed 1 when a "
         "mechanism adds events. Traces with test events but no train events are left out."
     ),
-    cpus=2,
+    cpus=1,
     memory="1G",
     **_METRIC,
 )
@@ -526,7 +526,7 @@ class DataCompleteness:
 
 @operator(
     help="Delay between the last train event and the last test event of each trace (ms).",
-    cpus=4,
+    cpus=1,
     memory="2G",
     **_METRIC,
 )
@@ -598,7 +598,7 @@ def poi_matches(
         "distinct train POIs hit; precision divides it by the test POIs, recall by the train "
         "POIs. Ids with POIs on one side only count as empty on the other."
     ),
-    cpus=2,
+    cpus=1,
     memory="1G",
     **_METRIC,
 )
@@ -664,7 +664,7 @@ def _median_nn_distance(
         "either user to the nearest POI of the other. Each test user is linked to the train user "
         "at the smallest distance (ties: the first id). rate = correct links / train users."
     ),
-    cpus=6,
+    cpus=1,
     memory="3G",
     **_METRIC,
 )
@@ -1024,7 +1024,7 @@ def _by_time(arrays: TraceArrays, names: np.ndarray) -> tuple[np.ndarray, ...]:
         "test count when the train count is 0."
     ),
     unstable=True,
-    cpus=2,
+    cpus=1,
     memory="1G",
     **_METRIC,
 )
@@ -1141,7 +1141,7 @@ def mmc_distance(a: _MmcModel, b: _MmcModel) -> float:
         "and the default duration is one hour (the original's 3.6 s was a unit slip). "
         "Unlinked ids map to '-'; rate = correct links / test traces."
     ),
-    cpus=6,
+    cpus=1,
     memory="3G",
     **_METRIC,
 )

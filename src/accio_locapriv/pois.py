@@ -229,7 +229,7 @@ def extract_pois(
         "The output has one row per POI: id, centroid lat/lng, start, end and size (events). "
         "Distances are ground metres."
     ),
-    cpus=4,
+    cpus=1,
     memory="3G",
 )
 class PoisExtraction:

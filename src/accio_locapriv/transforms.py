@@ -51,7 +51,7 @@ __all__ = [
 
 DAY_MS = 86_400_000
 
-_RES: dict[str, Any] = {"category": "transform", "cpus": 4, "memory": "2G", "version": "1"}
+_RES: dict[str, Any] = {"category": "transform", "cpus": 1, "memory": "2G", "version": "1"}
 
 
 # ---------------------------------------------------------------------------------------------
