@@ -475,6 +475,7 @@ class Client:
 
         record = self.storage.get_run(run_id)
         runs = self.storage.children(run_id) if record.is_parent else [record]
+        nodes_by_run = self.storage.nodes_of_runs([r.id for r in runs])
         rows: list[dict[str, Any]] = []
         for run in runs:
             row: dict[str, Any] = {
@@ -486,7 +487,7 @@ class Client:
             }
             for pname, typed in json.loads(run.params).items():
                 row[pname] = _plain(typed)
-            for node in self.storage.get_nodes(run.id):
+            for node in nodes_by_run[run.id]:
                 if node.outputs:
                     for port, typed in json.loads(node.outputs).items():
                         value = _plain(typed)

@@ -84,17 +84,19 @@ def start_background(
     if is_running(home):
         return True
     home.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, "-m", "accio.engine.daemon", "--home", str(home)]
+    args = [sys.executable, "-m", "accio.engine.daemon", "--home", str(home), "--detach"]
     if idle_timeout is not None:
         args += ["--idle-timeout", str(idle_timeout)]
     with open(log_path(home), "ab") as out:
-        subprocess.Popen(
+        # The launcher forks the scheduler and exits at once: reaped here, nothing left behind.
+        subprocess.run(
             args,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,
             start_new_session=True,
             env={**os.environ, "ACCIO_HOME": str(home)},
+            check=False,
         )
     deadline = time.time() + 10
     while time.time() < deadline:
@@ -168,7 +170,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m accio.engine.daemon")
     parser.add_argument("--home", required=True)
     parser.add_argument("--idle-timeout", type=float, default=None)
+    parser.add_argument("--detach", action="store_true", help="fork into the background first")
     args = parser.parse_args()
+    if args.detach and os.fork() > 0:
+        os._exit(0)  # the launcher returns; the child is the scheduler
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )

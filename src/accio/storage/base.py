@@ -150,6 +150,10 @@ class Storage(ABC):
     def get_nodes(self, run_id: str) -> list[NodeRecord]:
         """Nodes of a run in topological (``position``) order."""
 
+    def nodes_of_runs(self, run_ids: Sequence[str]) -> dict[str, list[NodeRecord]]:
+        """Nodes of many runs at once (a sweep's results), each list in position order."""
+        return {run_id: self.get_nodes(run_id) for run_id in run_ids}
+
     @abstractmethod
     def get_node(self, run_id: str, name: str) -> NodeRecord:
         """One node. Raises NotFoundError."""

@@ -434,6 +434,21 @@ class SqlStorage(Storage):
         with self._read() as conn:
             return [NodeRecord(*row) for row in conn.execute(query)]
 
+    def nodes_of_runs(self, run_ids: Sequence[str]) -> dict[str, list[NodeRecord]]:
+        found: dict[str, list[NodeRecord]] = {run_id: [] for run_id in run_ids}
+        nodes = db.nodes
+        with self._read() as conn:
+            for part in chunks(list(found)):
+                query = (
+                    sa.select(nodes)
+                    .where(nodes.c.run_id.in_(part))
+                    .order_by(nodes.c.run_id, nodes.c.position)
+                )
+                for row in conn.execute(query):
+                    record = NodeRecord(*row)
+                    found[record.run_id].append(record)
+        return found
+
     def get_node(self, run_id: str, name: str) -> NodeRecord:
         query = sa.select(db.nodes).where(db.nodes.c.run_id == run_id, db.nodes.c.name == name)
         with self._read() as conn:
