@@ -18,8 +18,8 @@ demo: $(STAMP)
 	ACCIO_HOME=$${ACCIO_HOME:-$(CURDIR)/.accio-demo} $(BIN)/python examples/demo.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples scripts
+	$(BIN)/ruff format --check src tests benchmarks examples scripts
 	$(BIN)/mypy
 
 test: $(STAMP) lint

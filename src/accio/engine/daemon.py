@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from accio.config import Settings
 
@@ -77,7 +77,10 @@ def running_pid(home: Path) -> int | None:
 
 
 def start_background(
-    settings: Settings, *, idle_timeout: float | None = AUTO_IDLE_TIMEOUT
+    settings: Settings,
+    *,
+    idle_timeout: float | None = AUTO_IDLE_TIMEOUT,
+    http: str | None = None,
 ) -> bool:
     """Start the scheduler in the background unless one runs; True if one runs afterwards."""
     home = settings.home
@@ -87,6 +90,8 @@ def start_background(
     args = [sys.executable, "-m", "accio.engine.daemon", "--home", str(home), "--detach"]
     if idle_timeout is not None:
         args += ["--idle-timeout", str(idle_timeout)]
+    if http is not None:
+        args += ["--http", http]
     with open(log_path(home), "ab") as out:
         # The launcher forks the scheduler and exits at once: reaped here, nothing left behind.
         subprocess.run(
@@ -123,8 +128,29 @@ def stop(home: Path, timeout: float = 15.0) -> bool:
     return True
 
 
-def serve(settings: Settings, *, idle_timeout: float | None = None) -> int:
-    """Run the scheduler loop until SIGTERM (or idle for ``idle_timeout`` seconds)."""
+def _serve_http(settings: Settings, address: str) -> Any:
+    """The REST API and web UI, served from a thread of the scheduler process."""
+    from accio.client.client import Client
+    from accio.server.app import create_app
+    from accio.server.http import serve_in_thread
+
+    host, _, port = address.rpartition(":")
+    client = Client(settings=settings, autostart=False)
+    handle = serve_in_thread(create_app(settings, client), host or "127.0.0.1", int(port or 8765))
+    url_path(settings.home).write_text(handle.url)
+    log.info("serving the web UI and REST API at %s", handle.url)
+    return handle
+
+
+def url_path(home: Path) -> Path:
+    return home / "server.url"
+
+
+def serve(
+    settings: Settings, *, idle_timeout: float | None = None, http: str | None = None
+) -> int:
+    """Run the scheduler loop until SIGTERM (or idle for ``idle_timeout`` seconds); with
+    ``http`` (``host:port``) also serve the REST API and web UI from this process."""
     from accio.engine.runtime import open_runtime
 
     with _try_lock(settings.home) as handle:
@@ -147,7 +173,13 @@ def serve(settings: Settings, *, idle_timeout: float | None = None) -> int:
         executor.start()
         runtime = open_runtime(settings)
         scheduler = runtime.scheduler(control=True, executor=executor)
+        server = None
         try:
+            if http is not None:
+                try:
+                    server = _serve_http(settings, http)
+                except Exception:  # the scheduler runs on without its web server
+                    log.exception("cannot serve HTTP at %s", http)
             sys.setswitchinterval(0.0005)  # see scheduler.fast_thread_switching
             scheduler.load_unfinished()
             idle_since = time.time()
@@ -158,6 +190,10 @@ def serve(settings: Settings, *, idle_timeout: float | None = None) -> int:
                 elif idle_timeout is not None and time.time() - idle_since > idle_timeout:
                     break
         finally:
+            if server is not None:
+                server.stop()
+                with contextlib.suppress(OSError):
+                    url_path(settings.home).unlink()
             scheduler.close()
             scheduler.executor.stop()
             runtime.close()
@@ -171,6 +207,7 @@ def main() -> None:
     parser.add_argument("--home", required=True)
     parser.add_argument("--idle-timeout", type=float, default=None)
     parser.add_argument("--detach", action="store_true", help="fork into the background first")
+    parser.add_argument("--http", default=None, help="also serve the web UI at HOST:PORT")
     args = parser.parse_args()
     if args.detach and os.fork() > 0:
         os._exit(0)  # the launcher returns; the child is the scheduler
@@ -179,7 +216,7 @@ def main() -> None:
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = Settings.from_env({**os.environ, "ACCIO_HOME": args.home})
-    sys.exit(serve(settings, idle_timeout=args.idle_timeout))
+    sys.exit(serve(settings, idle_timeout=args.idle_timeout, http=args.http))
 
 
 if __name__ == "__main__":

@@ -231,7 +231,8 @@ def test_export_command(
     from accio.cli.main import main
 
     out = tmp_path / "cli"
-    code = main(["export", sweep, "--format", "parquet", "--out", str(out), "--aggregate"])
+    args = ["export", sweep[:10], "--format", "parquet", "--out", str(out), "--aggregate"]
+    code = main(args)
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert f"Writing export to {out.absolute()}" in printed

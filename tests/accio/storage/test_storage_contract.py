@@ -733,4 +733,4 @@ class TestSettings:
 def test_shipped_head_revision_constant_matches_the_migrations() -> None:
     from accio.storage.sqlite import HEAD_REVISION, head_revision
 
-    assert HEAD_REVISION == head_revision()
+    assert head_revision() == HEAD_REVISION

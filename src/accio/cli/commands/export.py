@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from accio.cli import render as out
+from accio.cli.commands.runs import resolve_run
 from accio.cli.commands.workflows import open_client
-from accio.errors import EXIT_OK
+from accio.errors import EXIT_OK, NotFoundError
 
 
 def register(subparsers: Any) -> None:
@@ -56,11 +57,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.outputs is not None:
         outputs = [o for o in args.outputs.split(",") if o.strip()]
     client = open_client(autostart=False)
+    run_ids: list[str] = []
+    for text in args.runs:  # unique id prefixes work as in every command; unknown ids warn
+        try:
+            run_ids.append(resolve_run(client, text).id)
+        except NotFoundError:
+            run_ids.append(text)  # export_run reports it and skips it
     directory = (default_out_dir() if args.out is None else _path(args.out)).absolute()
     out.print_line(f"Writing export to {directory}")
     result = export_run(
         client,
-        args.runs,
+        run_ids,
         directory,
         fmt=args.format,
         split_by=args.split_by,

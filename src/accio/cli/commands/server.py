@@ -7,6 +7,8 @@ that runs until ``server stop`` (or for ``--idle-timeout`` idle seconds).
 from __future__ import annotations
 
 import argparse
+import os
+import time
 from typing import Any
 
 from accio.cli import render as out
@@ -35,6 +37,13 @@ def register(subparsers: Any) -> None:
         help="start: exit after this many idle seconds (default: run until stopped)",
     )
     server.add_argument("--json", action="store_true", help="status: machine-readable output")
+    server.add_argument(
+        "--http",
+        default=os.environ.get("ACCIO_HTTP", "127.0.0.1:8765"),
+        metavar="HOST:PORT",
+        help="where start serves the web UI and REST API (default $ACCIO_HTTP or 127.0.0.1:8765)",
+    )
+    server.add_argument("--no-http", action="store_true", help="start: scheduler only")
     server.set_defaults(handler=cmd_server)
 
     gc = subparsers.add_parser(
@@ -53,7 +62,8 @@ def cmd_server(args: argparse.Namespace) -> int:
         raise UsageError("--idle-timeout must be > 0")
     settings = Settings.from_env()
     if action == "start":
-        return _start(settings, args.foreground, args.idle_timeout)
+        http = None if args.no_http else args.http
+        return _start(settings, args.foreground, args.idle_timeout, http)
     if action == "stop":
         if daemon.stop(settings.home):
             out.print_line(f"Scheduler stopped ({settings.home})")
@@ -65,18 +75,27 @@ def cmd_server(args: argparse.Namespace) -> int:
     raise UsageError(f"unknown server action {args.action!r}: expected start, stop or status")
 
 
-def _start(settings: Settings, foreground: bool, idle_timeout: float | None) -> int:
+def _start(
+    settings: Settings, foreground: bool, idle_timeout: float | None, http: str | None
+) -> int:
     pid = daemon.running_pid(settings.home)
     if daemon.is_running(settings.home):
         out.print_line(f"Scheduler already running (pid {pid or '?'}, home {settings.home})")
         return EXIT_OK
     if foreground:
         out.info(f"scheduler running in the foreground for {settings.home}; Ctrl-C stops it")
-        return daemon.serve(settings, idle_timeout=idle_timeout)
-    if not daemon.start_background(settings, idle_timeout=idle_timeout):
+        return daemon.serve(settings, idle_timeout=idle_timeout, http=http)
+    if not daemon.start_background(settings, idle_timeout=idle_timeout, http=http):
         raise RuntimeFailure(f"the scheduler did not start: see {daemon.log_path(settings.home)}")
     pid = daemon.running_pid(settings.home)
     out.print_line(f"Scheduler started (pid {pid or '?'}, home {settings.home})")
+    url = daemon.url_path(settings.home)
+    for _ in range(100):  # the web server comes up a moment after the scheduler
+        if url.exists() or http is None:
+            break
+        time.sleep(0.05)
+    if url.exists():
+        out.print_line(f"Web UI and REST API at {url.read_text().strip()}")
     return EXIT_OK
 
 

@@ -1,0 +1,205 @@
+"""Web UI pages on a store of 10^4 runs, against bare SQL reading the same rows.
+
+The store: a 10^4-child sweep (submitted, not run) plus ``--singles`` top-level runs so that the
+runs list has pages to turn and the search has something to find. Timed through the ASGI app in
+process (no network), median of ``--repeat`` requests after warm-up:
+
+* the runs list (first page, with its total count),
+* a search (FTS words), with its count,
+* the page of the 10^4-child sweep (children tallies, per-node tallies, first 50 children).
+
+Each is compared with the bare ``sqlite3`` queries that read the same rows from the same file.
+Targets: each page <= 200 ms and <= 5x its bare queries (verdicts printed; the exit
+status is 0 either way, so that ``make bench`` reports rather than fails).
+
+    python benchmarks/bench_ui.py [--children 10000] [--singles 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from accio import testing
+from accio.client.client import Client
+from accio.config import Settings
+
+WORKFLOW: dict[str, Any] = {
+    "id": "bench_ui",
+    "params": [{"name": "x", "kind": "double"}],
+    "graph": [
+        {"op": "Number", "name": "Xval", "inputs": {"value": {"param": "x"}}},
+        {"op": "Noise", "name": "Noisy", "inputs": {"value": {"reference": "Xval/value"}}},
+        {"op": "Add", "name": "Sum", "inputs": {"a": {"reference": "Noisy/value"}, "b": 1}},
+    ],
+}
+PAGE_TARGET_MS = 200.0
+RATIO_TARGET = 5.0
+
+
+def timed(fn: Callable[[], object], repeat: int) -> float:
+    """Median milliseconds of ``fn`` after two warm-up calls."""
+    fn()
+    fn()
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(samples)
+
+
+def populate(client: Client, children: int, singles: int) -> str:
+    client.push(WORKFLOW)
+    t0 = time.perf_counter()
+    sweep = client.submit(
+        {
+            "workflow": "bench_ui",
+            "name": "big sweep",
+            "tags": ["bench"],
+            "params": {"x": {"from": 1, "to": children, "step": 1}},
+        },
+        start=False,
+    )
+    print(f"submitted a {len(sweep.child_ids):,}-child sweep in {time.perf_counter() - t0:.2f} s")
+    one = client.submit(
+        {"workflow": "bench_ui", "name": "template", "params": {"x": 0}}, start=False
+    )
+    template = client.run(one.run_id)
+    nodes = client.nodes(one.run_id)
+    runs, all_nodes = [], []
+    for i in range(singles):
+        rid = os.urandom(16).hex()
+        word = "geo" if i % 10 == 0 else "plain"
+        runs.append(
+            dataclasses.replace(
+                template,
+                id=rid,
+                name=f"trial {i} {word}",
+                tags=("bench", word),
+                created=template.created + 1 + i * 1e-3,
+            )
+        )
+        all_nodes.extend(dataclasses.replace(n, run_id=rid) for n in nodes)
+    client.storage.create_runs(runs, all_nodes)
+    return sweep.run_id
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--children", type=int, default=10_000)
+    parser.add_argument("--singles", type=int, default=1_000)
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args(argv)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # starlette's TestClient asks for httpx2
+        from fastapi.testclient import TestClient
+
+    home = Path(tempfile.mkdtemp(prefix="accio-bench-ui-"))
+    env = {**os.environ, "ACCIO_HOME": str(home)}
+    settings = Settings.from_env(env)
+    with Client(settings=settings, registry=testing.registry(), autostart=False) as client:
+        parent = populate(client, args.children, args.singles)
+        total = client.count_runs(top_level_only=False)
+        print(f"store: {total:,} runs in {settings.database_url}")
+        try:
+            from accio.server.app import create_app
+
+            app = create_app(settings=settings, client=client)
+        except ImportError:
+            from accio.server.ui import install
+
+            app = FastAPI()
+            install(app, client)
+        db = sqlite3.connect(home / "accio.db")
+
+        def bare(*queries: tuple[str, tuple[Any, ...]]) -> Callable[[], object]:
+            return lambda: [db.execute(q, p).fetchall() for q, p in queries]
+
+        top = "SELECT * FROM runs WHERE parent_id IS NULL"
+        fts = "id IN (SELECT run_id FROM runs_fts WHERE runs_fts MATCH '\"geo\"*')"
+        cases = [
+            (
+                "runs list",
+                "/",
+                bare(
+                    (f"{top} ORDER BY created DESC, id LIMIT 50", ()),
+                    ("SELECT count(*) FROM runs WHERE parent_id IS NULL", ()),
+                ),
+            ),
+            (
+                "search 'geo'",
+                "/?q=geo",
+                bare(
+                    (f"{top} AND {fts} ORDER BY created DESC, id LIMIT 50", ()),
+                    (f"SELECT count(*) FROM runs WHERE parent_id IS NULL AND {fts}", ()),
+                ),
+            ),
+            (
+                f"sweep page ({args.children:,} children)",
+                f"/runs/{parent}",
+                bare(
+                    ("SELECT * FROM runs WHERE id = ?", (parent,)),
+                    (
+                        "SELECT state, count(*) FROM runs WHERE parent_id = ? GROUP BY state",
+                        (parent,),
+                    ),
+                    (
+                        "SELECT n.name, n.state, count(*) FROM nodes n JOIN runs r"
+                        " ON n.run_id = r.id WHERE r.parent_id = ? GROUP BY n.name, n.state",
+                        (parent,),
+                    ),
+                    (
+                        "SELECT * FROM runs WHERE parent_id = ? ORDER BY child_index, id LIMIT 50",
+                        (parent,),
+                    ),
+                ),
+            ),
+        ]
+        ok = True
+        with TestClient(app) as http:
+            # The HTTP round trip alone (an unknown path: routing and a 404), for reference.
+            floor_ms = timed(lambda: http.get("/__no_such_page__"), args.repeat)
+            print(f"\nHTTP round trip of an empty 404 through the test client: {floor_ms:.1f} ms")
+            print(
+                f"{'page':<30} {'page ms':>9} {'bare SQL ms':>12} {'ratio':>7}"
+                f" {'net ratio':>10}  verdict"
+            )
+            for label, url, query in cases:
+                response = http.get(url)
+                assert response.status_code == 200, (url, response.status_code)
+                page_ms = timed(lambda url=url: http.get(url), args.repeat)
+                bare_ms = timed(query, args.repeat)
+                ratio = page_ms / bare_ms if bare_ms > 0 else float("inf")
+                good = page_ms <= PAGE_TARGET_MS and ratio <= RATIO_TARGET
+                ok &= good
+                verdict = "ok" if good else "MISSED"
+                net = max(page_ms - floor_ms, 0.0) / bare_ms if bare_ms > 0 else float("inf")
+                print(
+                    f"{label:<30} {page_ms:>9.1f} {bare_ms:>12.2f} {ratio:>6.1f}x"
+                    f" {net:>9.1f}x  {verdict}"
+                )
+        db.close()
+    print(
+        f"\ntargets: page <= {PAGE_TARGET_MS:.0f} ms and <= {RATIO_TARGET:.0f}x the bare queries:"
+        f" {'met' if ok else 'NOT met'}"
+    )
+    print("(ratio: page over bare queries; net ratio: the same less the HTTP round trip)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
