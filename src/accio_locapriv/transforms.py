@@ -119,19 +119,24 @@ def filter_table(table: pa.Table, keep: np.ndarray) -> pa.Table:
 
 
 @njit(cache=True)
-def _duration_starts(t: np.ndarray, offsets: np.ndarray, duration: int) -> np.ndarray:
+def _anchor_marks(t: np.ndarray, offsets: np.ndarray, duration: int) -> np.ndarray:
+    """Mark each trace's first event, then every event ``>= duration`` after the last marked.
+
+    The same rule serves duration splitting (a mark opens a sub-trace, measured from its first
+    event) and temporal sampling (a mark is kept, measured from the last kept event).
+    """
     out = np.zeros(len(t), dtype=np.bool_)
     for tr in range(len(offsets) - 1):
         a = offsets[tr]
         b = offsets[tr + 1]
         if b <= a:
             continue
-        first = t[a]
+        anchor = t[a]
         out[a] = True
         for i in range(a + 1, b):
-            if t[i] - first >= duration:
+            if t[i] - anchor >= duration:
                 out[i] = True
-                first = t[i]
+                anchor = t[i]
     return out
 
 
@@ -139,35 +144,18 @@ def duration_split_starts(
     time_ms: np.ndarray, offsets: np.ndarray, duration_ms: int
 ) -> np.ndarray:
     """Sub-trace starts: an event opens one ``≥ duration_ms`` after the current one's start."""
-    return _duration_starts(
+    return _anchor_marks(
         np.ascontiguousarray(time_ms, dtype=np.int64),
         np.ascontiguousarray(offsets, dtype=np.int64),
         int(duration_ms),
     )
 
 
-@njit(cache=True)
-def _temporal_keep(t: np.ndarray, offsets: np.ndarray, duration: int) -> np.ndarray:
-    out = np.zeros(len(t), dtype=np.bool_)
-    for tr in range(len(offsets) - 1):
-        a = offsets[tr]
-        b = offsets[tr + 1]
-        if b <= a:
-            continue
-        last = t[a]
-        out[a] = True
-        for i in range(a + 1, b):
-            if t[i] - last >= duration:
-                out[i] = True
-                last = t[i]
-    return out
-
-
 def temporal_sampling_keep(
     time_ms: np.ndarray, offsets: np.ndarray, duration_ms: int
 ) -> np.ndarray:
     """Keep-mask: the first event, then each event ``≥ duration_ms`` after the last kept one."""
-    return _temporal_keep(
+    return _anchor_marks(
         np.ascontiguousarray(time_ms, dtype=np.int64),
         np.ascontiguousarray(offsets, dtype=np.int64),
         int(duration_ms),
