@@ -39,7 +39,7 @@ def test_operator_list_and_metadata() -> None:
     for op in tr.OPERATORS:
         spec = spec_of(op)
         assert spec.category == "transform" and spec.version == "1"
-        assert spec.resources.cpus == 4 and spec.resources.memory_mb == 2048
+        assert spec.resources.cpus == 1 and spec.resources.memory_mb == 2048
         assert spec.help and [p.name for p in spec.outputs] == ["data"]
         assert spec.unstable == (spec.name == "UniformSampling")
 
