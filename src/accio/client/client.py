@@ -31,6 +31,7 @@ from accio.engine import daemon
 from accio.engine.runtime import ExecutorName, Runtime, open_runtime
 from accio.engine.scheduler import Scheduler
 from accio.engine.states import TERMINAL_NODE_STATES, TERMINAL_RUN_STATES
+from accio.engine.tuning import paused_gc
 from accio.errors import DefinitionError, NotFoundError, Problem, RuntimeFailure
 from accio.ops.registry import OperatorRegistry
 from accio.storage.base import Storage
@@ -222,8 +223,9 @@ class Client:
         """Create a run (or a parent and its children) and hand it to the scheduler."""
         sweep, warnings = self.prepare(run, **overrides)
         record, _ = self._store_workflow(sweep.workflow)  # the run records the exact version
-        runs, nodes = self._records(sweep, record.version)
-        self.storage.create_runs(runs, nodes)
+        with paused_gc():  # 10^4 children: tens of thousands of records at once
+            runs, nodes = self._records(sweep, record.version)
+            self.storage.create_runs(runs, nodes)
         self.runtime.control.send("submitted", [runs[0].id])
         if self.autostart if start is None else start:
             daemon.start_background(self.settings)

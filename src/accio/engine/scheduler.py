@@ -16,13 +16,11 @@ All node state changes go through :meth:`Scheduler._transition`, which enforces
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import sys
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +37,12 @@ from accio.engine.states import (
     parent_state_from_counts,
     run_progress,
     run_state_of,
+)
+from accio.engine.tuning import (
+    fast_thread_switching,
+    paused_gc,
+    release_long_lived,
+    settle_long_lived,
 )
 from accio.engine.writer import Batch, CacheSnapshot, NodeSnapshot, StateWriter
 from accio.executors.base import Executor, NodeTask, TaskResult
@@ -102,18 +106,6 @@ class ActiveRun:
     nodes: dict[str, NodeRun] = field(default_factory=dict)
     state: RunState = "pending"
     started: float | None = None
-
-
-@contextlib.contextmanager
-def fast_thread_switching(interval: float = 0.0005) -> Iterator[None]:
-    """The loop waits on pipes while the writer thread serialises state: hand the GIL back
-    within 0.5 ms instead of 5 ms, or every worker message waits for the writer's time slice."""
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(interval)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
 
 
 class ParentTally:
@@ -195,16 +187,19 @@ class Scheduler:
         """Activate every unfinished run not yet in memory (new submissions, or resume)."""
         added = 0
         self.writer.drain()  # runs finished in memory must be finished in storage too
-        records = [r for r in self.storage.unfinished_runs() if r.id not in self.runs]
-        records.sort(key=lambda r: (r.created, r.child_index or 0))
-        self._tally_parents(records)
-        for record in records:
-            try:
-                self._activate(record)
-                added += 1
-            except Exception as exc:  # a broken run must not stop the others
-                log.exception("cannot start run %s", record.id)
-                self._fail_unstartable(record, exc)
+        with paused_gc():
+            records = [r for r in self.storage.unfinished_runs() if r.id not in self.runs]
+            records.sort(key=lambda r: (r.created, r.child_index or 0))
+            self._tally_parents(records)
+            for record in records:
+                try:
+                    self._activate(record)
+                    added += 1
+                except Exception as exc:  # a broken run must not stop the others
+                    log.exception("cannot start run %s", record.id)
+                    self._fail_unstartable(record, exc)
+        if added:
+            settle_long_lived()
         return added
 
     def _tally_parents(self, records: list[RunRecord]) -> None:
@@ -570,6 +565,8 @@ class Scheduler:
 
     def _finish(self, run: ActiveRun) -> None:
         self.runs.pop(run.record.id, None)
+        if not self.runs:
+            release_long_lived()
         parent = run.record.parent_id
         if parent is not None:
             self.parents.setdefault(parent, ParentTally()).set(run.record.id, run.state)
