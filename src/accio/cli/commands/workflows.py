@@ -33,8 +33,17 @@ def open_client(*, autostart: bool = True, operators: bool = True) -> Client:
     ``operators=False`` is for commands that only read stored records: loading every operator
     plugin (NumPy kernels, SciPy...) would double their start-up time.
     """
+    import os
+
     from accio.client.client import Client
 
+    server = os.environ.get("ACCIO_SERVER", "").strip()
+    if server:  # a remote server: the same methods, over its REST API
+        from typing import cast
+
+        from accio.client.remote import RemoteClient
+
+        return cast("Client", RemoteClient(server))
     return Client(autostart=autostart, registry=None if operators else _NoOperators())
 
 
