@@ -54,6 +54,16 @@ def dask_cluster(n: int, workers: int) -> float | None:
         return time.perf_counter() - t0
 
 
+def calibrate() -> float:
+    """Seconds for 10^7 additions in a Python loop: ~0.5 s on an idle modern core. Shared
+    virtual machines vary by 2-3x over an hour; read the absolute figures against this."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--children", type=int, default=N_DEFAULT)
@@ -61,6 +71,7 @@ def main() -> None:
     parser.add_argument("--no-dask", action="store_true")
     args = parser.parse_args()
     n, workers = args.children, args.workers
+    print(f"calibration: 10^7 Python additions in {calibrate():.2f} s (idle modern core: ~0.5 s)")
 
     home = tempfile.mkdtemp(prefix="accio-bench-")
     os.environ.update(

@@ -264,15 +264,14 @@ class Client:
         )
         node_names = [(n.name, n.op) for n in sweep.workflow.nodes]
 
+        # '"name":{"type":"double","value":' once per parameter, not once per child
+        heads = {
+            k: f'{json.dumps(k)}:{{"type":{json.dumps(str(t))},"value":' for k, t in types.items()
+        }
+
         def params_json(params: Mapping[str, Any]) -> str:
-            return (
-                "{"
-                + ",".join(
-                    f'{json.dumps(k)}:{{"type":{json.dumps(str(types[k]))},"value":{canonical_json(types[k], v)}}}'
-                    for k, v in params.items()
-                )
-                + "}"
-            )
+            parts = [f"{heads[k]}{canonical_json(types[k], v)}}}" for k, v in params.items()]
+            return "{" + ",".join(parts) + "}"
 
         def nodes_of(run_id: str) -> list[NodeRecord]:
             return [

@@ -70,7 +70,7 @@ RECENT_RESULTS = 100_000
 PREFETCH = 64
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeRun:
     """The scheduler's view of one node of one run."""
 
@@ -97,7 +97,7 @@ class NodeRun:
         return self._parsed
 
 
-@dataclass
+@dataclass(slots=True)
 class ActiveRun:
     record: RunRecord
     plan: WorkflowPlan
