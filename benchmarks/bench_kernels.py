@@ -94,11 +94,17 @@ def bench_geoi(table: pa.Table, repeat: int) -> None:
     lng = table.column("lng").to_numpy()[:sub].tolist()
     base = sub / best_time(lambda: _python_geoi(lat, lng, 0.01), 1)
     report(f"pure-Python loop ({sub:,} events)", sub, sub / base)
-    geo_indistinguishability(arrays, 0.01, ctx.trace_rng)  # compile
-    t = best_time(lambda: geo_indistinguishability(arrays, 0.01, ctx.trace_rng), repeat)
+    geo_indistinguishability(arrays, 0.01, ctx.trace_rng, trace_seed=ctx.trace_seed)  # compile
+    t = best_time(
+        lambda: geo_indistinguishability(arrays, 0.01, ctx.trace_rng, trace_seed=ctx.trace_seed),
+        repeat,
+    )
     report(f"kernel, gamma, local ({arrays.n_traces} traces)", n, t, base)
     t = best_time(
-        lambda: geo_indistinguishability(arrays, 0.01, ctx.trace_rng, mode="mercator"), repeat
+        lambda: geo_indistinguishability(
+            arrays, 0.01, ctx.trace_rng, mode="mercator", trace_seed=ctx.trace_seed
+        ),
+        repeat,
     )
     report("kernel, gamma, mercator", n, t, base)
     geo_indistinguishability(arrays, 0.01, ctx.trace_rng, sampler="lambertw")

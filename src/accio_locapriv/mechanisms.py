@@ -18,7 +18,7 @@ import numpy as np
 from accio.ops.api import Port, operator
 from accio_locapriv.arrow import TraceArrays, from_arrays, take_rows, to_arrays
 from accio_locapriv.kernels.geo import ACCIO_RADIUS_M, from_mercator, to_mercator
-from accio_locapriv.kernels.laplace import UNIFORMS_PER_EVENT, apply_noise
+from accio_locapriv.kernels.laplace import UNIFORMS_PER_EVENT, apply_noise, apply_noise_seeded
 from accio_locapriv.kernels.smoothing import promesse
 from accio_locapriv.schema import validate_traces
 
@@ -40,6 +40,7 @@ def geo_indistinguishability(
     *,
     sampler: str = "gamma",
     mode: str = "local",
+    trace_seed: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Planar Laplace noise on every event, one generator per trace.
 
@@ -54,6 +55,11 @@ def geo_indistinguishability(
         :meth:`accio.ops.context.OperatorContext.trace_rng`.
     sampler, mode : str
         See :func:`accio_locapriv.kernels.laplace.apply_noise`.
+    trace_seed : callable, optional
+        ``trace_seed(trace_id) -> int`` (:meth:`~accio.ops.context.OperatorContext.trace_seed`):
+        the ``gamma`` path seeds its in-kernel generator with it directly. Without it, the seed is
+        one ``integers(2**63)`` draw from ``trace_rng(trace_id)`` (slower: a numpy generator per
+        trace).
 
     Returns
     -------
@@ -64,6 +70,13 @@ def geo_indistinguishability(
     k = UNIFORMS_PER_EVENT.get(sampler)
     if k is None:
         raise ValueError(f"unknown sampler {sampler!r}: expected 'gamma' or 'lambertw'")
+    if sampler == "gamma":  # the fast path: one seed per trace, uniforms drawn in the kernel
+        if trace_seed is None:
+            trace_seed = lambda t: int(trace_rng(t).integers(2**63))  # noqa: E731
+        seeds = np.fromiter(
+            (trace_seed(t) for t in arrays.ids.tolist()), dtype=np.uint64, count=len(arrays.ids)
+        )
+        return apply_noise_seeded(arrays.lat, arrays.lng, arrays.offsets, seeds, epsilon, mode)  # type: ignore[arg-type]
     u = np.empty((arrays.n_events, k))
     for t, trace_id in enumerate(arrays.ids.tolist()):
         a, b = int(arrays.offsets[t]), int(arrays.offsets[t + 1])
@@ -123,6 +136,7 @@ class GeoIndistinguishability:
             ctx.trace_rng,
             sampler=inputs.get("sampler") or "gamma",
             mode=inputs.get("mode") or "local",
+            trace_seed=ctx.trace_seed,
         )
         return {"data": take_rows(table, None, lat=lat, lng=lng)}
 

@@ -62,7 +62,11 @@ class OperatorContext:
 
     def trace_rng(self, trace_id: str) -> np.random.Generator:
         """A generator for one trace, keyed on (node seed, trace id) (decisions.md §9)."""
-        return np.random.default_rng(derive_trace_seed(self.seed, trace_id))
+        return np.random.default_rng(self.trace_seed(trace_id))
+
+    def trace_seed(self, trace_id: str) -> int:
+        """The 63-bit seed of one trace, for kernels that run their own generator (numba)."""
+        return derive_trace_seed(self.seed, trace_id)
 
     def log(self, message: str) -> None:
         """A line in the node's log."""

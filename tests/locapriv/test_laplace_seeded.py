@@ -1,0 +1,55 @@
+"""The seeded Geo-I kernel (the operator's default path) follows planar Laplace's law."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+from accio_locapriv.kernels.geo import EARTH_RADIUS_M
+from accio_locapriv.kernels.laplace import apply_noise_seeded
+
+N = 50_000
+EPS = 0.01  # per metre: mean displacement 200 m
+
+
+def displacements(seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    lat = np.full(N, 45.0)
+    lng = np.full(N, 4.8)
+    offsets = np.array([0, N // 2, N], dtype=np.int64)
+    seeds = np.array([seed, seed + 1], dtype=np.uint64)
+    out_lat, out_lng = apply_noise_seeded(lat, lng, offsets, seeds, EPS)
+    dy = np.radians(out_lat - lat) * EARTH_RADIUS_M
+    dx = np.radians(out_lng - lng) * EARTH_RADIUS_M * math.cos(math.radians(45.0))
+    return dx, dy
+
+
+def test_radius_is_gamma_2_over_epsilon() -> None:
+    dx, dy = displacements()
+    r = np.hypot(dx, dy)
+    assert stats.kstest(r, stats.gamma(a=2, scale=1 / EPS).cdf).pvalue > 0.01
+    assert abs(r.mean() - 2 / EPS) < 0.02 * 2 / EPS
+    assert abs(np.mean(r**2) - 6 / EPS**2) < 0.04 * 6 / EPS**2
+
+
+def test_direction_is_uniform() -> None:
+    dx, dy = displacements()
+    theta = np.mod(np.arctan2(dy, dx), 2 * math.pi)
+    assert stats.kstest(theta, stats.uniform(0, 2 * math.pi).cdf).pvalue > 0.01
+
+
+def test_each_trace_depends_on_its_seed_only() -> None:
+    lat = np.linspace(45, 46, 100)
+    lng = np.linspace(4, 5, 100)
+    both = apply_noise_seeded(
+        lat, lng, np.array([0, 40, 100]), np.array([3, 9], dtype=np.uint64), EPS
+    )
+    alone = apply_noise_seeded(
+        lat[40:], lng[40:], np.array([0, 60]), np.array([9], dtype=np.uint64), EPS
+    )
+    assert np.array_equal(both[0][40:], alone[0]) and np.array_equal(both[1][40:], alone[1])
+    other = apply_noise_seeded(
+        lat[40:], lng[40:], np.array([0, 60]), np.array([10], dtype=np.uint64), EPS
+    )
+    assert not np.array_equal(alone[0], other[0])
