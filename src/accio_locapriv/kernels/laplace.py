@@ -183,6 +183,24 @@ def perturb(
     raise ValueError(f"unknown mode {mode!r}: expected 'local' or 'mercator'")
 
 
+@njit(cache=True, inline="always")
+def _displace(lat: float, lng: float, dx: float, dy: float, mercator: bool) -> tuple[float, float]:
+    """A point moved ``dx`` m east and ``dy`` m north: on the ground (its tangent plane), or in
+    the original's Mercator plane; latitude clamped, longitude wrapped to [-180, 180)."""
+    if mercator:
+        x = ACCIO_RADIUS_M * lng * _DEG + dx
+        y = ACCIO_RADIUS_M * math.log(math.tan(math.pi / 4.0 + lat * _DEG * 0.5)) + dy
+        la = (2.0 * math.atan(math.exp(y / ACCIO_RADIUS_M)) - math.pi / 2.0) / _DEG
+        ln = x / ACCIO_RADIUS_M / _DEG
+    else:
+        la = lat + dy / (EARTH_RADIUS_M * _DEG)
+        c = max(math.cos(lat * _DEG), 1e-12)
+        ln = lng + dx / (EARTH_RADIUS_M * _DEG * c)
+    if ln >= 180.0 or ln < -180.0:
+        ln = (ln + 180.0) % 360.0 - 180.0
+    return min(max(la, -90.0), 90.0), ln
+
+
 @njit(cache=True)
 def _apply_kernel(
     lat: np.ndarray,
@@ -202,19 +220,7 @@ def _apply_kernel(
         theta = u[i, last] * _TWO_PI
         dx = r * math.cos(theta)
         dy = r * math.sin(theta)
-        if mercator:
-            x = ACCIO_RADIUS_M * lng[i] * _DEG + dx
-            y = ACCIO_RADIUS_M * math.log(math.tan(math.pi / 4.0 + lat[i] * _DEG * 0.5)) + dy
-            la = (2.0 * math.atan(math.exp(y / ACCIO_RADIUS_M)) - math.pi / 2.0) / _DEG
-            ln = x / ACCIO_RADIUS_M / _DEG
-        else:
-            la = lat[i] + dy / (EARTH_RADIUS_M * _DEG)
-            c = max(math.cos(lat[i] * _DEG), 1e-12)
-            ln = lng[i] + dx / (EARTH_RADIUS_M * _DEG * c)
-        out_lat[i] = min(max(la, -90.0), 90.0)
-        if ln >= 180.0 or ln < -180.0:
-            ln = (ln + 180.0) % 360.0 - 180.0
-        out_lng[i] = ln
+        out_lat[i], out_lng[i] = _displace(lat[i], lng[i], dx, dy, mercator)
     return out_lat, out_lng
 
 
@@ -307,21 +313,7 @@ def _seeded_kernel(
                 if 0.0 < q <= 1.0:
                     break
             scale = r / math.sqrt(q)
-            dx = x * scale
-            dy = y * scale
-            if mercator:
-                mx = ACCIO_RADIUS_M * lng[i] * _DEG + dx
-                my = ACCIO_RADIUS_M * math.log(math.tan(math.pi / 4.0 + lat[i] * _DEG * 0.5)) + dy
-                la = (2.0 * math.atan(math.exp(my / ACCIO_RADIUS_M)) - math.pi / 2.0) / _DEG
-                ln = mx / ACCIO_RADIUS_M / _DEG
-            else:
-                la = lat[i] + dy / (EARTH_RADIUS_M * _DEG)
-                c = max(math.cos(lat[i] * _DEG), 1e-12)
-                ln = lng[i] + dx / (EARTH_RADIUS_M * _DEG * c)
-            out_lat[i] = min(max(la, -90.0), 90.0)
-            if ln >= 180.0 or ln < -180.0:
-                ln = (ln + 180.0) % 360.0 - 180.0
-            out_lng[i] = ln
+            out_lat[i], out_lng[i] = _displace(lat[i], lng[i], x * scale, y * scale, mercator)
     return out_lat, out_lng
 
 
