@@ -30,9 +30,9 @@ from accio.definitions.sweep import Sweep
 from accio.engine import daemon
 from accio.engine.runtime import ExecutorName, Runtime, open_runtime
 from accio.engine.scheduler import Scheduler
-from accio.engine.states import TERMINAL_NODE_STATES, TERMINAL_RUN_STATES
+from accio.engine.states import TERMINAL_RUN_STATES
 from accio.engine.tuning import paused_gc
-from accio.errors import DefinitionError, NotFoundError, Problem, RuntimeFailure
+from accio.errors import NotFoundError, Problem, RuntimeFailure
 from accio.ops.registry import OperatorRegistry
 from accio.storage.base import Storage
 from accio.storage.records import (
@@ -43,7 +43,7 @@ from accio.storage.records import (
     RunsFilter,
     WorkflowRecord,
 )
-from accio.values.canonical import canonical_json, typed_json
+from accio.values.canonical import canonical_json
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -520,8 +520,4 @@ def _plain(typed: Mapping[str, Any]) -> Any:
     return typed.get("value")
 
 
-def typed_param(dtype: Any, value: Any) -> dict[str, Any]:
-    return typed_json(dtype, value)
-
-
-__all__ = ["TERMINAL_NODE_STATES", "Client", "DefinitionError", "NodeExplanation", "Submission"]
+__all__ = ["Client", "NodeExplanation", "Submission"]

@@ -27,20 +27,13 @@ from accio.values.canonical import from_canonical, to_canonical
 from accio.values.parse import check_value, parse_json
 from accio.values.types import Dataset, DataType, FrozenMap
 
-_override: OperatorRegistry | None = None
 _stores: dict[str, LocalArtifactStore] = {}
 _instances: dict[tuple[int, str], Any] = {}
 
 
 def worker_registry() -> OperatorRegistry:
     """Operators as this worker process sees them (installed plugins plus $ACCIO_PLUGINS)."""
-    return _override if _override is not None else default_registry()
-
-
-def set_worker_registry(registry: OperatorRegistry | None) -> None:
-    """Use this registry (inline executor, tests) instead of entry points."""
-    global _override
-    _override = registry
+    return default_registry()
 
 
 def _store(root: str) -> LocalArtifactStore:
