@@ -99,7 +99,14 @@ def bench_geoi(table: pa.Table, repeat: int) -> None:
         lambda: geo_indistinguishability(arrays, 0.01, ctx.trace_rng, trace_seed=ctx.trace_seed),
         repeat,
     )
-    report(f"kernel, gamma, local ({arrays.n_traces} traces)", n, t, base)
+    report(f"kernel, gamma, local ({arrays.n_traces} traces), 1 thread", n, t, base)
+    t = best_time(
+        lambda: geo_indistinguishability(
+            arrays, 0.01, ctx.trace_rng, trace_seed=ctx.trace_seed, threads=2
+        ),
+        repeat,
+    )
+    report("kernel, gamma, local, 2 threads", n, t, base)
     t = best_time(
         lambda: geo_indistinguishability(
             arrays, 0.01, ctx.trace_rng, mode="mercator", trace_seed=ctx.trace_seed

@@ -41,6 +41,7 @@ def geo_indistinguishability(
     sampler: str = "gamma",
     mode: str = "local",
     trace_seed: Any = None,
+    threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Planar Laplace noise on every event, one generator per trace.
 
@@ -60,6 +61,8 @@ def geo_indistinguishability(
         the ``gamma`` path seeds its in-kernel generator with it directly. Without it, the seed is
         one ``integers(2**63)`` draw from ``trace_rng(trace_id)`` (slower: a numpy generator per
         trace).
+    threads : int, default 1
+        Threads sharing the traces on the ``gamma`` path; the result does not depend on it.
 
     Returns
     -------
@@ -76,7 +79,9 @@ def geo_indistinguishability(
         seeds = np.fromiter(
             (trace_seed(t) for t in arrays.ids.tolist()), dtype=np.uint64, count=len(arrays.ids)
         )
-        return apply_noise_seeded(arrays.lat, arrays.lng, arrays.offsets, seeds, epsilon, mode)  # type: ignore[arg-type]
+        return apply_noise_seeded(
+            arrays.lat, arrays.lng, arrays.offsets, seeds, epsilon, mode, threads
+        )  # type: ignore[arg-type]
     u = np.empty((arrays.n_events, k))
     for t, trace_id in enumerate(arrays.ids.tolist()):
         a, b = int(arrays.offsets[t]), int(arrays.offsets[t + 1])
@@ -88,7 +93,10 @@ def geo_indistinguishability(
 @operator(
     help="Blur every event with planar Laplace noise (geo-indistinguishability).",
     unstable=True,
-    **_RES,
+    **{
+        **_RES,
+        "version": "2",
+    },  # 2: the radius reuses the polar method's uniform (kernels.laplace)
 )
 class GeoIndistinguishability:
     """Add planar Laplace noise of parameter ``epsilon`` (per metre) to every event.

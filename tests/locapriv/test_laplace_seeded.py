@@ -53,3 +53,27 @@ def test_each_trace_depends_on_its_seed_only() -> None:
         lat[40:], lng[40:], np.array([0, 60]), np.array([10], dtype=np.uint64), EPS
     )
     assert not np.array_equal(alone[0], other[0])
+
+
+def test_thread_count_does_not_change_the_noise() -> None:
+    rng = np.random.default_rng(5)
+    sizes = rng.integers(0, 400, size=37)  # empty traces included
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n = int(offsets[-1])
+    lat = 39.9 + rng.normal(0, 0.01, n)
+    lng = 116.4 + rng.normal(0, 0.01, n)
+    seeds = rng.integers(0, 2**63, size=len(sizes), dtype=np.uint64)
+    one = apply_noise_seeded(lat, lng, offsets, seeds, EPS, threads=1)
+    for threads in (2, 3, 8, 100):
+        many = apply_noise_seeded(lat, lng, offsets, seeds, EPS, threads=threads)
+        assert np.array_equal(one[0], many[0]) and np.array_equal(one[1], many[1]), threads
+
+
+def test_radius_and_direction_are_independent() -> None:
+    """The radius reuses the polar method's squared norm: it must not leak into the angle."""
+    dx, dy = displacements(seed=11)
+    r = np.hypot(dx, dy)
+    theta = np.mod(np.arctan2(dy, dx), 2 * math.pi)
+    assert abs(stats.spearmanr(r, theta).statistic) < 0.03
+    near, far = theta[r < np.median(r)], theta[r >= np.median(r)]
+    assert stats.ks_2samp(near, far).pvalue > 0.01

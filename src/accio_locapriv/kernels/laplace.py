@@ -23,9 +23,12 @@ Stream layout (what one generator is asked for, per trace of ``n`` events):
 
 * ``gamma`` (the fast path, :func:`apply_noise_seeded`): the trace seed
   ``H(node seed, trace id)`` (decisions.md §9, ``OperatorContext.trace_seed``) seeds a SplitMix64
-  stream inside the kernel; per event, two uniforms give the radius, then
-  pairs of uniforms are drawn until a point falls inside the unit disc, whose direction is the
-  noise direction (Marsaglia's polar method: no sine or cosine, same uniform law of the angle).
+  stream inside the kernel; per event, pairs of uniforms ``(a, b)`` are drawn until the point
+  ``(2a − 1, 2b − 1)`` falls inside the unit disc, whose direction is the noise direction
+  (Marsaglia's polar method: no sine or cosine, same uniform law of the angle); its squared norm
+  ``q`` is uniform on (0, 1] and independent of the direction, so one more uniform ``u`` gives
+  the radius ``r = −ln(q·(1 − u))/ε`` (operator version 2; version 1 drew two fresh uniforms
+  for the radius before the direction).
   SplitMix64 (Steele, Lea, Flood, OOPSLA 2014) passes BigCrush and costs about a nanosecond.
 * :func:`apply_noise` (both samplers, kept for ``lambertw`` and as a reference): one
   ``Generator.random((n, k))`` call, row ``i`` for event ``i``; with ``gamma`` ``k = 3``
@@ -36,6 +39,8 @@ Stream layout (what one generator is asked for, per trace of ``n`` events):
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
@@ -283,27 +288,27 @@ def _splitmix(state: np.uint64) -> tuple[np.uint64, float]:
     z = (z ^ (z >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
     z = z ^ (z >> np.uint64(31))
-    return state, float(z >> np.uint64(11)) * _TO_UNIT
+    # The top 53 bits fit an int64, whose conversion to double is one instruction (uint64's is not).
+    return state, float(np.int64(z >> np.uint64(11))) * _TO_UNIT
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _seeded_kernel(
     lat: np.ndarray,
     lng: np.ndarray,
     offsets: np.ndarray,
     seeds: np.ndarray,
-    epsilon: float,
+    inv_epsilon: float,
     mercator: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    n = len(lat)
-    out_lat = np.empty(n)
-    out_lng = np.empty(n)
-    for t in range(len(offsets) - 1):
+    first: int,
+    last: int,
+    out_lat: np.ndarray,
+    out_lng: np.ndarray,
+) -> None:
+    """Noise of traces ``first`` to ``last - 1`` written into ``out_*`` (GIL released)."""
+    for t in range(first, last):
         state = np.uint64(seeds[t])
         for i in range(offsets[t], offsets[t + 1]):
-            state, u1 = _splitmix(state)
-            state, u2 = _splitmix(state)
-            r = -math.log((1.0 - u1) * (1.0 - u2)) / epsilon
             while True:  # a uniform direction without trigonometry (Marsaglia's polar method)
                 state, a = _splitmix(state)
                 state, b = _splitmix(state)
@@ -312,9 +317,22 @@ def _seeded_kernel(
                 q = x * x + y * y
                 if 0.0 < q <= 1.0:
                     break
-            scale = r / math.sqrt(q)
+            # q is itself uniform on (0, 1] and independent of the direction: -ln q is the first
+            # exponential of the Erlang radius, -ln(1 - u) the second.
+            state, u = _splitmix(state)
+            scale = -math.log(q * (1.0 - u)) * inv_epsilon / math.sqrt(q)
             out_lat[i], out_lng[i] = _displace(lat[i], lng[i], x * scale, y * scale, mercator)
-    return out_lat, out_lng
+
+
+def _chunks(offsets: np.ndarray, parts: int) -> list[tuple[int, int]]:
+    """Trace ranges ``[first, last)`` of about equal event counts, at most ``parts`` of them."""
+    n_traces = len(offsets) - 1
+    if parts <= 1 or n_traces <= 1:
+        return [(0, n_traces)]
+    targets = np.linspace(0, offsets[-1], parts + 1)[1:-1]
+    cuts = np.unique(np.searchsorted(offsets[1:], targets, side="left") + 1)
+    bounds = [0, *(int(c) for c in cuts if 0 < c < n_traces), n_traces]
+    return list(pairwise(bounds))
 
 
 def apply_noise_seeded(
@@ -324,6 +342,7 @@ def apply_noise_seeded(
     seeds: np.ndarray,
     epsilon: float,
     mode: Mode = "local",
+    threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Planar Laplace noise (Gamma radius), each trace from its own 64-bit seed, in one pass.
 
@@ -339,15 +358,26 @@ def apply_noise_seeded(
         Privacy parameter, > 0, per metre.
     mode : {"local", "mercator"}
         See :func:`perturb`.
+    threads : int, default 1
+        Threads sharing the traces (the kernel releases the GIL). Each trace has its own stream,
+        so the result is the same for every thread count.
     """
     _check(epsilon, "gamma")
     if mode not in ("local", "mercator"):
         raise ValueError(f"unknown mode {mode!r}: expected 'local' or 'mercator'")
-    return _seeded_kernel(
-        np.ascontiguousarray(lat, dtype=np.float64),
-        np.ascontiguousarray(lng, dtype=np.float64),
-        np.ascontiguousarray(offsets, dtype=np.int64),
-        np.ascontiguousarray(seeds, dtype=np.uint64),
-        float(epsilon),
-        mode == "mercator",
-    )
+    lat = np.ascontiguousarray(lat, dtype=np.float64)
+    lng = np.ascontiguousarray(lng, dtype=np.float64)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    seeds = np.ascontiguousarray(seeds, dtype=np.uint64)
+    out_lat = np.empty(len(lat))
+    out_lng = np.empty(len(lat))
+    args = (lat, lng, offsets, seeds, 1.0 / float(epsilon), mode == "mercator")
+    chunks = _chunks(offsets, threads)
+    if len(chunks) == 1:
+        _seeded_kernel(*args, *chunks[0], out_lat, out_lng)
+    else:
+        with ThreadPoolExecutor(len(chunks)) as pool:
+            jobs = [pool.submit(_seeded_kernel, *args, a, b, out_lat, out_lng) for a, b in chunks]
+            for job in jobs:
+                job.result()
+    return out_lat, out_lng
