@@ -54,6 +54,7 @@ runs = sa.Table(
     sa.Column("progress", sa.Float, nullable=False),
     sa.Index("ix_runs_parent_child", "parent_id", "child_index"),
     sa.Index("ix_runs_created", "created"),
+    sa.Index("ix_runs_parent_created", "parent_id", "created"),
     sa.Index("ix_runs_workflow", "workflow_id"),
     sa.Index("ix_runs_owner", "owner"),
     sa.Index("ix_runs_state", "state"),

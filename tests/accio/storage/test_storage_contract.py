@@ -596,6 +596,32 @@ class TestSqlite:
         assert storage.has_fts
         storage.close()
 
+    def test_home_at_an_older_revision_is_upgraded_on_open(self, tmp_path: Path) -> None:
+        """A home created by an earlier Accio is migrated when opened and gains the new index."""
+        from alembic import command
+
+        from accio.storage.sqlite import alembic_config, create_engine
+
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "0001")
+        engine.dispose()
+        assert current_revision(create_engine(url)) == "0001"
+        storage = open_storage(url)
+        assert current_revision(storage.engine) == head_revision()
+        with storage.engine.connect() as conn:
+            indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("runs")}
+            plan = conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT * FROM runs WHERE parent_id IS NULL"
+                " ORDER BY created DESC, id LIMIT 50"
+            ).fetchall()
+        assert "ix_runs_parent_created" in indexes
+        # The runs list walks the index: no sort of every top-level run per request.
+        assert any("ix_runs_parent_created" in str(row) for row in plan)
+        assert not any("USE TEMP B-TREE FOR ORDER BY" in str(row) for row in plan)
+        storage.close()
+
     def test_pragmas_and_fresh_home(self, tmp_path: Path) -> None:
         settings = Settings.from_env({"ACCIO_HOME": str(tmp_path / "new" / "home")})
         storage = open_storage(settings)

@@ -34,6 +34,7 @@ def _environment() -> Environment:
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates ship in the package: no stat() of four files per page
     )
     env.filters["when"] = model.when
     env.filters["duration"] = model.duration
