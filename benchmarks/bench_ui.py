@@ -155,9 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         (f"{top} ORDER BY created DESC, id LIMIT 50", ()),
         ("SELECT count(*) FROM runs WHERE parent_id IS NULL", ()),
     )
+    # runs_fts holds top-level runs only: the fastest bare plan starts from the matches.
     search_sql = bare(
-        (f"{top} AND {fts} ORDER BY created DESC, id LIMIT 50", ()),
-        (f"SELECT count(*) FROM runs WHERE parent_id IS NULL AND {fts}", ()),
+        (f"SELECT * FROM runs WHERE {fts} ORDER BY created DESC, id LIMIT 50", ()),
+        (f"SELECT count(*) FROM runs WHERE {fts}", ()),
     )
     sweep_sql = bare(
         ("SELECT * FROM runs WHERE id = ?", (parent,)),

@@ -286,9 +286,15 @@ class SqlStorage(Storage):
     def _run_conditions(self, f: RunsFilter) -> list[sa.ColumnElement[bool]]:
         runs = db.runs.c
         conds: list[sa.ColumnElement[bool]] = []
+        words = search_words(f.text)
+        # The search covers top-level runs only. runs_fts holds only those, so with FTS the match
+        # says it alone: repeating ``parent_id IS NULL`` tempts SQLite into walking every
+        # top-level run through ix_runs_parent_created and probing the match list for each
+        # (12 ms for 10^4 runs) instead of reading the matches by id (0.3 ms).
+        top_level = not (words and self._fts)
         if f.parent_id is not None:
             conds.append(runs.parent_id == f.parent_id)
-        elif f.top_level_only:
+        elif f.top_level_only and top_level:
             conds.append(runs.parent_id.is_(None))
         if f.workflow is not None:
             conds.append(runs.workflow_id == f.workflow)
@@ -302,9 +308,9 @@ class SqlStorage(Storage):
                 conds.append(runs.id.in_(tagged))
             else:
                 conds.append(sa.or_(runs.id.in_(tagged), runs.parent_id.in_(tagged)))
-        words = search_words(f.text)
         if words:
-            conds.append(runs.parent_id.is_(None))
+            if top_level:
+                conds.append(runs.parent_id.is_(None))
             conds.append(self._text_condition(words))
         return conds
 

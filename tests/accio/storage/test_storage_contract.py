@@ -622,6 +622,25 @@ class TestSqlite:
         assert not any("USE TEMP B-TREE FOR ORDER BY" in str(row) for row in plan)
         storage.close()
 
+    def test_search_reads_the_matches_not_every_top_level_run(self, tmp_path: Path) -> None:
+        """With many top-level runs and few matches, SQLite starts from the FTS matches."""
+        storage = open_storage(f"sqlite:///{tmp_path / 'a.db'}")
+        runs = [make_run(i, name="rare" if i % 500 == 0 else "plain") for i in range(2000)]
+        storage.create_runs(runs, [])
+        f = RunsFilter(text="rare", limit=50)
+        assert ids(storage.list_runs(f)) == [runs[i].id for i in (1500, 1000, 500, 0)]
+        assert storage.count_runs(f) == 4
+        query = (
+            sa.select(schema.runs)
+            .where(*storage._run_conditions(f))
+            .order_by(schema.runs.c.created.desc())
+        )
+        sql = str(query.compile(storage.engine, compile_kwargs={"literal_binds": True}))
+        with storage.engine.connect() as conn:
+            plan = " ".join(str(row) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+        assert "runs_fts" in plan and "ix_runs_parent_created" not in plan, plan
+        storage.close()
+
     def test_pragmas_and_fresh_home(self, tmp_path: Path) -> None:
         settings = Settings.from_env({"ACCIO_HOME": str(tmp_path / "new" / "home")})
         storage = open_storage(settings)
