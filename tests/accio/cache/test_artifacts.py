@@ -128,6 +128,21 @@ class TestParquet:
         assert other.put_table(chunked) == digest
         assert other.get_bytes(digest) == store.get_bytes(digest)
 
+    def test_dictionaries_for_strings_only(self, store: LocalArtifactStore) -> None:
+        table = traces(5000).append_column(
+            "user", pa.array(["ada", "bob"] * 2500).dictionary_encode()
+        )
+        meta = pq.ParquetFile(store.path(store.put_table(table))).metadata
+        encodings = {
+            meta.schema.column(i).name: meta.row_group(0).column(i).encodings
+            for i in range(meta.num_columns)
+        }
+        assert "RLE_DICTIONARY" in encodings["id"]
+        assert "RLE_DICTIONARY" in encodings["user"]
+        for name in ("lat", "lng", "time"):
+            assert "RLE_DICTIONARY" not in encodings[name], (name, encodings[name])
+        assert store.get_table(store.put_table(table)).equals(table)
+
     def test_options_are_pinned(self, store: LocalArtifactStore) -> None:
         digest = store.put_table(traces())
         meta = pq.ParquetFile(store.path(digest)).metadata
