@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 _RES: dict[str, Any] = {"category": "lppm", "cpus": 1, "memory": "2G", "version": "1"}
+#: Version 2: the radius reuses the polar method's uniform (see kernels.laplace): a new stream.
+_GEOI_RES: dict[str, Any] = {**_RES, "version": "2"}
 
 
 def geo_indistinguishability(
@@ -80,8 +82,14 @@ def geo_indistinguishability(
             (trace_seed(t) for t in arrays.ids.tolist()), dtype=np.uint64, count=len(arrays.ids)
         )
         return apply_noise_seeded(
-            arrays.lat, arrays.lng, arrays.offsets, seeds, epsilon, mode, threads
-        )  # type: ignore[arg-type]
+            arrays.lat,
+            arrays.lng,
+            arrays.offsets,
+            seeds,
+            epsilon,
+            mode,  # type: ignore[arg-type]
+            threads,
+        )
     u = np.empty((arrays.n_events, k))
     for t, trace_id in enumerate(arrays.ids.tolist()):
         a, b = int(arrays.offsets[t]), int(arrays.offsets[t + 1])
@@ -93,10 +101,7 @@ def geo_indistinguishability(
 @operator(
     help="Blur every event with planar Laplace noise (geo-indistinguishability).",
     unstable=True,
-    **{
-        **_RES,
-        "version": "2",
-    },  # 2: the radius reuses the polar method's uniform (kernels.laplace)
+    **_GEOI_RES,
 )
 class GeoIndistinguishability:
     """Add planar Laplace noise of parameter ``epsilon`` (per metre) to every event.

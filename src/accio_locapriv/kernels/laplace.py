@@ -376,8 +376,6 @@ def apply_noise_seeded(
     if len(chunks) == 1:
         _seeded_kernel(*args, *chunks[0], out_lat, out_lng)
     else:
-        with ThreadPoolExecutor(len(chunks)) as pool:
-            jobs = [pool.submit(_seeded_kernel, *args, a, b, out_lat, out_lng) for a, b in chunks]
-            for job in jobs:
-                job.result()
+        with ThreadPoolExecutor(len(chunks)) as pool:  # as kernels.s2.cell_ids does
+            list(pool.map(lambda c: _seeded_kernel(*args, *c, out_lat, out_lng), chunks))
     return out_lat, out_lng
