@@ -41,16 +41,28 @@ def log_path(home: Path) -> Path:
     return home / "scheduler.log"
 
 
+#: How long a starting scheduler keeps trying for a busy lock. :func:`is_running` probes by
+#: taking the lock for a few microseconds, so a scheduler starting at that moment must not
+#: conclude that another one runs (and exit); a real scheduler holds the lock for its lifetime.
+START_PATIENCE_S = 1.0
+
+
 @contextlib.contextmanager
-def _try_lock(home: Path) -> Iterator[IO[str] | None]:
+def _try_lock(home: Path, patience: float = 0.0) -> Iterator[IO[str] | None]:
+    """The exclusive lock of ``home``, or None if it is still busy after ``patience`` seconds."""
     home.mkdir(parents=True, exist_ok=True)
     handle = open(lock_path(home), "a+")  # noqa: SIM115 - held for the process lifetime
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        yield None
-        return
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                handle.close()
+                yield None
+                return
+            time.sleep(0.01)
     try:
         yield handle
     finally:
@@ -153,7 +165,7 @@ def serve(
     ``http`` (``host:port``) also serve the REST API and web UI from this process."""
     from accio.engine.runtime import open_runtime
 
-    with _try_lock(settings.home) as handle:
+    with _try_lock(settings.home, patience=START_PATIENCE_S) as handle:
         if handle is None:
             log.info("a scheduler already runs for %s", settings.home)
             return 0
