@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from accio.storage.base import Storage
 from accio.storage.records import CacheEntry, NodeRecord
 
-if TYPE_CHECKING:
-    from accio.client.client import NodeExplanation
+
+@dataclass(frozen=True)
+class NodeExplanation:
+    """Why one node ran or was a cache hit; the client and the REST API pass it on as is."""
+
+    node: str
+    op: str
+    state: str
+    verdict: str  # hit | executed | pending | failed ...
+    source_run: str | None = None
+    differences: tuple[str, ...] = ()
+    compared_with: str | None = None  # run id of the closest earlier execution
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 def differences(mine: CacheEntry, other: CacheEntry) -> list[str]:
@@ -43,8 +55,7 @@ def closest(mine: CacheEntry, candidates: list[CacheEntry]) -> tuple[CacheEntry 
 
 
 def explain_node(storage: Storage, node: NodeRecord) -> NodeExplanation:
-    from accio.client.client import NodeExplanation
-
+    """The cache decision for ``node``, against the closest earlier execution of its operator."""
     if node.state == "cached":
         return NodeExplanation(
             node.name,

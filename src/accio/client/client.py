@@ -17,10 +17,12 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from accio.cache.explain import NodeExplanation
+from accio.client.contract import Submission
 from accio.config import Settings
 from accio.definitions.documents import load_run, run_from_document, workflow_from_document
 from accio.definitions.load import read_json_file, split_workflow_spec, workflow_id_from_path
@@ -47,34 +49,6 @@ from accio.values.canonical import canonical_json
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-
-@dataclass(frozen=True)
-class Submission:
-    """What ``submit`` created: the top-level run id and, for a sweep, its children."""
-
-    run_id: str
-    child_ids: tuple[str, ...]
-    workflow: Workflow
-    seed: int
-    seed_given: bool
-    warnings: tuple[Problem, ...] = ()
-
-    @property
-    def run_ids(self) -> tuple[str, ...]:
-        return (self.run_id, *self.child_ids)
-
-
-@dataclass(frozen=True)
-class NodeExplanation:
-    node: str
-    op: str
-    state: str
-    verdict: str  # hit | executed | pending | failed ...
-    source_run: str | None = None
-    differences: tuple[str, ...] = ()
-    compared_with: str | None = None  # run id of the closest earlier execution
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 class Client:

@@ -1,0 +1,280 @@
+"""The one client contract: what the CLI, the REST server and the web UI may ask of an Accio home.
+
+:class:`~accio.client.local.LocalClient` (an Accio home on this machine) and
+:class:`~accio.client.remote.RemoteClient` (an Accio server over HTTP) both implement
+:class:`AccioClient`, with the same record types and the same shapes; mypy checks both at the
+bottom of :mod:`accio.client.remote`. Nothing above this layer reaches into a runtime, a storage
+backend or a scheduler: if a caller needs something, it becomes a method here and in both clients.
+
+Records are the storage dataclasses (frozen, no SQLAlchemy): :class:`RunRecord`,
+:class:`NodeRecord`, :class:`WorkflowRecord`, :class:`LogLine`; listings take a
+:class:`RunsFilter`. Errors are :class:`~accio.errors.AccioError` subclasses on both sides
+(NotFoundError, DefinitionError, UsageError, RuntimeFailure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from accio.cache.explain import NodeExplanation
+from accio.definitions.model import RunDef, Workflow
+from accio.errors import Problem
+from accio.storage.records import (
+    LogLine,
+    LogStream,
+    NodeRecord,
+    RunRecord,
+    RunsFilter,
+    WorkflowRecord,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from accio.client.models import OperatorOut
+    from accio.definitions.sweep import Sweep
+    from accio.ops.registry import OperatorRegistry
+
+#: What ``submit``/``prepare`` accept as a run: a parsed definition, a file, or a document.
+RunSource = RunDef | str | Path | Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What ``submit`` created: the top-level run id and, for a sweep, its children."""
+
+    run_id: str
+    child_ids: tuple[str, ...]
+    workflow: Workflow
+    seed: int
+    seed_given: bool
+    warnings: tuple[Problem, ...] = ()
+
+    @property
+    def run_ids(self) -> tuple[str, ...]:
+        return (self.run_id, *self.child_ids)
+
+
+@dataclass(frozen=True)
+class SchedulerStatus:
+    """Whether a scheduler serves this home and, when known, its pid and web address."""
+
+    running: bool
+    pid: int | None = None
+    url: str | None = None
+    remote: bool = False
+
+
+@runtime_checkable
+class AccioClient(Protocol):
+    """Everything a front end does with an Accio home, local or remote."""
+
+    @property
+    def registry(self) -> OperatorRegistry:
+        """The operators installed in this process (to read and validate definitions)."""
+        ...
+
+    def close(self) -> None: ...
+
+    # -- workflows ---------------------------------------------------------------------------
+
+    def push(self, source: str | Path | Mapping[str, Any]) -> tuple[WorkflowRecord, bool]:
+        """Validate and store a workflow as the active version; returns (record, is_new)."""
+        ...
+
+    def workflow(self, spec: str) -> Workflow:
+        """A pushed workflow by ``id`` or ``id:version`` (a unique version prefix works)."""
+        ...
+
+    def workflow_record(self, spec: str) -> WorkflowRecord:
+        """The stored record of ``id`` or ``id:version`` (with its definition text)."""
+        ...
+
+    def find_stored_workflow(self, spec: str) -> Workflow | None:
+        """:meth:`workflow`, or None when it is not pushed."""
+        ...
+
+    def workflows(
+        self,
+        owner: str | None = None,
+        text: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        *,
+        include_inactive: bool = False,
+    ) -> list[WorkflowRecord]:
+        """Workflows, newest first; ``text`` is a substring of id or name."""
+        ...
+
+    def count_workflows(
+        self, owner: str | None = None, text: str | None = None, *, include_inactive: bool = False
+    ) -> int: ...
+
+    def workflow_versions(self, wf_id: str) -> list[WorkflowRecord]:
+        """Every version of a workflow, newest first (empty when unknown)."""
+        ...
+
+    def operators(self, *, include_deprecated: bool = False) -> list[OperatorOut]:
+        """Operators the home can run, by category then name."""
+        ...
+
+    def operator(self, name: str) -> OperatorOut:
+        """One operator; NotFoundError (with a suggestion) when unknown."""
+        ...
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        run: RunSource,
+        *,
+        workflow_file: str | Path | None = None,
+        params: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        notes: str | None = None,
+        tags: Sequence[str] = (),
+        repeat: int | None = None,
+        seed: int | None = None,
+    ) -> tuple[Sweep, list[Problem]]:
+        """Resolve a run definition against its workflow without storing anything."""
+        ...
+
+    def submit(
+        self,
+        run: RunSource,
+        *,
+        start: bool | None = None,
+        workflow_file: str | Path | None = None,
+        params: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        notes: str | None = None,
+        tags: Sequence[str] = (),
+        repeat: int | None = None,
+        seed: int | None = None,
+    ) -> Submission:
+        """Store a run (a sweep: parent and children) and hand it to the scheduler."""
+        ...
+
+    def run(self, run_id: str) -> RunRecord:
+        """One run by its full id; NotFoundError."""
+        ...
+
+    def resolve_run_id(self, prefix: str) -> str:
+        """The full id of the run (child runs included) whose id starts with ``prefix``.
+
+        NotFoundError when none does; UsageError naming the candidates when several do.
+        """
+        ...
+
+    def runs(self, f: RunsFilter | None = None, **kwargs: Any) -> list[RunRecord]:
+        """Runs matching a filter (or its fields as keywords), newest first."""
+        ...
+
+    def count_runs(self, f: RunsFilter | None = None, **kwargs: Any) -> int: ...
+
+    def children(self, run_id: str, limit: int | None = None, offset: int = 0) -> list[RunRecord]:
+        """Children of a sweep parent in child order."""
+        ...
+
+    def child_counts(self, run_id: str) -> dict[str, int]:
+        """``{state: count}`` over a parent's children (empty for a run without children)."""
+        ...
+
+    def node_counts(self, run_id: str) -> dict[str, int]:
+        """``{state: count}`` over a run's own nodes (empty for a sweep parent)."""
+        ...
+
+    def nodes(self, run_id: str) -> list[NodeRecord]:
+        """Every node of a run in topological order, outputs included."""
+        ...
+
+    def node(self, run_id: str, name: str) -> NodeRecord: ...
+
+    def edit(
+        self,
+        run_id: str,
+        *,
+        name: str | None = None,
+        notes: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> RunRecord:
+        """Edit metadata (None = unchanged); a child's id edits its parent, which is returned."""
+        ...
+
+    def logs(
+        self,
+        run_id: str,
+        node: str,
+        *,
+        streams: Sequence[LogStream] = ("stdout", "stderr"),
+        limit: int | None = None,
+        since: float | None = None,
+    ) -> list[LogLine]:
+        """Log lines of a node, oldest first; ``limit`` keeps the last N, ``since`` is exclusive."""
+        ...
+
+    # -- execution ---------------------------------------------------------------------------
+
+    def scheduler_status(self) -> SchedulerStatus: ...
+
+    def scheduler_running(self) -> bool: ...
+
+    def start_scheduler(self) -> bool:
+        """Start a scheduler if none serves the home; True if one runs afterwards."""
+        ...
+
+    def wait(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,
+        poll: float = 0.1,
+        on_progress: Callable[[RunRecord], None] | None = None,
+    ) -> RunRecord:
+        """Block until the run is finished (RuntimeFailure after ``timeout`` seconds)."""
+        ...
+
+    def kill(self, run_ids: Sequence[str]) -> None:
+        """Kill runs (a parent: every child); finished runs are left as they are."""
+        ...
+
+    def delete(self, run_ids: Sequence[str]) -> list[str]:
+        """Delete runs with their children, nodes and logs; returns the deleted ids."""
+        ...
+
+    # -- results -----------------------------------------------------------------------------
+
+    def results(self, run_id: str) -> pa.Table:
+        """The wide table: one row per child (or the single run) with ``run_id``, ``name``,
+        ``repeat``, ``seed``, ``state``, one column per parameter and one per scalar output
+        (``Node/port``). The long table is :func:`accio.client.export.long_results`."""
+        ...
+
+    def explain(self, run_id: str, node: str | None = None) -> list[NodeExplanation]:
+        """Per node of a run: a cache hit (from which run) or the key component that changed."""
+        ...
+
+    def dataset(self, digest: str) -> pa.Table:
+        """A dataset output by its digest; NotFoundError when absent."""
+        ...
+
+    def gc(self) -> tuple[int, int]:
+        """Delete artifacts nothing refers to; returns (files, bytes)."""
+        ...
+
+
+__all__ = [
+    "AccioClient",
+    "LogLine",
+    "NodeExplanation",
+    "NodeRecord",
+    "RunRecord",
+    "RunSource",
+    "RunsFilter",
+    "SchedulerStatus",
+    "Submission",
+    "WorkflowRecord",
+]
