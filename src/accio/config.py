@@ -11,11 +11,20 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 from accio.errors import UsageError
 
+ExecutorName = Literal["local", "inline", "dask"]
+EXECUTOR_NAMES: tuple[str, ...] = get_args(ExecutorName)
+
+#: Default cap on a sweep's children: above it, a definition is refused before anything expands.
+DEFAULT_MAX_CHILDREN = 1_000_000
+
 #: Used when the platform cannot tell us its RAM (``sysconf`` is missing on some systems).
 FALLBACK_MEMORY_MB = 1024
+#: Where ``accio server start`` serves the web UI and REST API unless ``$ACCIO_HTTP`` says.
+DEFAULT_HTTP = "127.0.0.1:8765"
 
 
 def detect_cpus() -> int:
@@ -53,6 +62,21 @@ class Settings:
         CPUs the local executor may use (``$ACCIO_CPUS``, default all).
     memory_mb
         Memory the local executor may use, in MiB (``$ACCIO_MEMORY_MB``, default total RAM).
+    executor
+        Executor the scheduler runs nodes with (``$ACCIO_EXECUTOR``: local, inline or dask).
+    dask_address
+        Address of a running dask scheduler (``$ACCIO_DASK_SCHEDULER``); None starts a local
+        cluster when ``executor`` is dask.
+    max_children
+        Largest sweep accepted (``$ACCIO_MAX_CHILDREN``, default 10^6): the child count is
+        checked before anything is expanded, so a typo such as ``repeat: 999999`` cannot fill
+        memory.
+    plugins
+        Extra operator plugins, ``module:attribute`` targets (``$ACCIO_PLUGINS``, comma-separated).
+    server
+        URL of a remote Accio server the client talks to (``$ACCIO_SERVER``); None is local.
+    http
+        Address the scheduler serves the web UI and REST API on (``$ACCIO_HTTP``).
     """
 
     home: Path
@@ -61,6 +85,12 @@ class Settings:
     user: str
     cpus: int = field(default_factory=detect_cpus)
     memory_mb: int = field(default_factory=detect_memory_mb)
+    executor: ExecutorName = "local"
+    dask_address: str | None = None
+    max_children: int = DEFAULT_MAX_CHILDREN
+    plugins: str = ""
+    server: str | None = None
+    http: str = DEFAULT_HTTP
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -71,6 +101,7 @@ class Settings:
         user = env.get("ACCIO_USER") or getpass.getuser()
         cpus = _positive_int(env, "ACCIO_CPUS", detect_cpus)
         memory_mb = _positive_int(env, "ACCIO_MEMORY_MB", detect_memory_mb)
+        max_children = _positive_int(env, "ACCIO_MAX_CHILDREN", lambda: DEFAULT_MAX_CHILDREN)
         return cls(
             home=home,
             database_url=database_url,
@@ -78,7 +109,21 @@ class Settings:
             user=user,
             cpus=cpus,
             memory_mb=memory_mb,
+            executor=_executor(env.get("ACCIO_EXECUTOR")),
+            dask_address=(env.get("ACCIO_DASK_SCHEDULER") or "").strip() or None,
+            max_children=max_children,
+            plugins=(env.get("ACCIO_PLUGINS") or "").strip(),
+            server=(env.get("ACCIO_SERVER") or "").strip() or None,
+            http=(env.get("ACCIO_HTTP") or "").strip() or DEFAULT_HTTP,
         )
+
+
+def _executor(text: str | None) -> ExecutorName:
+    name = (text or "").strip() or "local"
+    for known in get_args(ExecutorName):
+        if name == known:
+            return known  # type: ignore[no-any-return]
+    raise UsageError(f"ACCIO_EXECUTOR must be one of {', '.join(EXECUTOR_NAMES)}, got {text!r}")
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: Callable[[], int]) -> int:
