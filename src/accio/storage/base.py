@@ -114,6 +114,20 @@ class Storage(ABC):
         """Children of a sweep parent in ``child_index`` order."""
 
     @abstractmethod
+    def run_ids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:
+        """Ids of runs (sweep children included) starting with ``prefix``, sorted, at most
+        ``limit``: the CLI accepts any unique prefix of the ids it prints."""
+
+    @abstractmethod
+    def child_state_counts(self, parent_id: str) -> dict[str, int]:
+        """``{run state: children in it}`` of a sweep parent (empty for other runs): one
+        aggregate, so a page about a 10^4-child sweep does not read 10^4 rows."""
+
+    @abstractmethod
+    def child_node_counts(self, parent_id: str) -> dict[str, dict[str, int]]:
+        """``{node name: {node state: children in which the node is in it}}`` of a parent."""
+
+    @abstractmethod
     def update_metadata(
         self,
         run_id: str,

@@ -195,6 +195,24 @@ class MemoryStorage(Storage):
         end = None if limit is None else offset + limit
         return found[offset:end]
 
+    def run_ids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:
+        with self._lock:
+            return sorted(i for i in self._runs if i.startswith(prefix))[:limit]
+
+    def child_state_counts(self, parent_id: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for child in self.children(parent_id):
+            counts[child.state] = counts.get(child.state, 0) + 1
+        return counts
+
+    def child_node_counts(self, parent_id: str) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for child in self.children(parent_id):
+            for node in self.get_nodes(child.id):
+                tally = out.setdefault(node.name, {})
+                tally[node.state] = tally.get(node.state, 0) + 1
+        return out
+
     def update_metadata(
         self,
         run_id: str,

@@ -408,6 +408,30 @@ class TestRuns:
         assert ids(storage.children(parent.id)) == [children[1].id]
         assert storage.get_run(parent.id).n_children == 2  # a parent stays a parent
 
+    def test_run_ids_with_prefix_include_children(self, storage: Storage) -> None:
+        parent, children, nodes = make_sweep(3, base=0xABC00)
+        storage.create_runs([parent, *children], nodes)
+        storage.create_runs([make_run(0xABD00)], [])
+        assert storage.run_ids_with_prefix(children[1].id) == [children[1].id]
+        prefix = parent.id[:-2]  # shared by the parent and its children, not by 0xabd00
+        assert storage.run_ids_with_prefix(prefix) == sorted(ids([parent, *children]))
+        assert storage.run_ids_with_prefix(prefix, limit=2) == sorted(ids([parent, *children]))[:2]
+        assert storage.run_ids_with_prefix("zz") == []
+        assert storage.run_ids_with_prefix(parent.id[:-2].upper()) == []  # ids are exact
+
+    def test_child_state_and_node_counts(self, storage: Storage) -> None:
+        parent, children, nodes = make_sweep(3, nodes_per_child=2)
+        storage.create_runs([parent, *children], nodes)
+        storage.set_run_states([(children[0].id, "success", 1.0, 2.0, 1.0)])
+        storage.update_nodes([dataclasses.replace(nodes[0], state="cached")])
+        assert storage.child_state_counts(parent.id) == {"success": 1, "pending": 2}
+        assert storage.child_node_counts(parent.id) == {
+            "n0": {"cached": 1, "pending": 2},
+            "n1": {"pending": 3},
+        }
+        assert storage.child_state_counts(children[0].id) == {}
+        assert storage.child_node_counts(children[0].id) == {}
+
 
 class TestNodes:
     def test_upsert_and_resume_order(self, storage: Storage) -> None:
