@@ -10,10 +10,10 @@ from typing import Any
 from accio.definitions.model import LogBase, Range, RunDef, Single, ValueForm, Values, Workflow
 from accio.definitions.problems import Problems, did_you_mean, field_path, json_kind
 from accio.definitions.ranges import RangeError, enumerate_range
-from accio.definitions.seeds import MASK_63
 from accio.definitions.sweep import Axis, Sweep
 from accio.errors import ValueParseError
 from accio.ops.registry import OperatorRegistry
+from accio.seeds import MASK_63
 from accio.values.parse import parse_json, parse_text
 from accio.values.types import DataType
 
@@ -275,7 +275,7 @@ def resolve_run(
     defaults = {
         p.name: p.default for p in workflow.params if p.name not in given and p.has_default
     }
-    from accio.definitions.seeds import random_seed
+    from accio.seeds import random_seed
 
     run_seed = run.seed if run.seed is not None else (seed if seed is not None else random_seed())
     return Sweep(

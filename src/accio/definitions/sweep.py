@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from accio.definitions.seeds import MASK_63, child_seed_prefix
+from accio.seeds import MASK_63, child_seed_prefix
 from accio.values.canonical import canonical_json
 from accio.values.render import render
 from accio.values.types import DataType

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from accio.definitions.seeds import derive_trace_seed
 from accio.errors import AccioError
+from accio.seeds import derive_trace_seed
 
 
 class SeedUnavailableError(AccioError):

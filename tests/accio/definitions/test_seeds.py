@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from accio.definitions.seeds import (
+from accio.seeds import (
     MASK_63,
     derive_child_seed,
     derive_node_seed,
@@ -55,3 +55,11 @@ def test_cache_key_is_the_documented_formula() -> None:
     assert (
         comps.key() == "0a39158c8a05c3d0afef77c368aa8064f1638afa318db4047c79a9be37d1192c"
     )  # pinned: changing it invalidates every cache
+
+
+def test_old_module_re_exports_the_same_functions() -> None:
+    import accio.definitions.seeds as old
+    import accio.seeds as new
+
+    assert set(old.__all__) <= set(dir(new))
+    assert all(getattr(old, name) is getattr(new, name) for name in old.__all__)
