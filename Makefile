@@ -21,6 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples scripts
 	$(BIN)/ruff format --check src tests benchmarks examples scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo --no-cache
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
