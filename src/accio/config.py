@@ -112,10 +112,16 @@ class Settings:
             executor=_executor(env.get("ACCIO_EXECUTOR")),
             dask_address=(env.get("ACCIO_DASK_SCHEDULER") or "").strip() or None,
             max_children=max_children,
-            plugins=(env.get("ACCIO_PLUGINS") or "").strip(),
+            plugins=read_plugins(env),
             server=(env.get("ACCIO_SERVER") or "").strip() or None,
             http=(env.get("ACCIO_HTTP") or "").strip() or DEFAULT_HTTP,
         )
+
+
+def read_plugins(env: Mapping[str, str] | None = None) -> str:
+    """``$ACCIO_PLUGINS`` alone, for a process that loads operators before any Settings exist
+    (a worker, or a caller that did not pass its settings down)."""
+    return ((os.environ if env is None else env).get("ACCIO_PLUGINS") or "").strip()
 
 
 def _executor(text: str | None) -> ExecutorName:

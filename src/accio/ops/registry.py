@@ -12,10 +12,10 @@ Nothing registers itself as a side effect of import.
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from importlib.metadata import EntryPoint, entry_points
 
+from accio.config import read_plugins
 from accio.errors import NotFoundError, RegistryError
 from accio.ops.api import OperatorSpec, spec_of
 
@@ -43,12 +43,17 @@ class OperatorRegistry:
 
     @classmethod
     def from_entry_points(
-        cls, group: str = ENTRY_POINT_GROUP, env: Mapping[str, str] | None = None
+        cls,
+        group: str = ENTRY_POINT_GROUP,
+        env: Mapping[str, str] | None = None,
+        *,
+        plugins: str | None = None,
     ) -> OperatorRegistry:
-        """All operators of every installed plugin, plus those named in ``$ACCIO_PLUGINS``."""
+        """All operators of every installed plugin, plus the ``plugins`` targets
+        (``Settings.plugins``; when not given, ``$ACCIO_PLUGINS`` of ``env`` or the process)."""
         registry = cls()
         found = sorted(entry_points(group=group), key=lambda e: e.name)
-        extra = (env if env is not None else os.environ).get(PLUGINS_ENV, "")
+        extra = plugins if plugins is not None else read_plugins(env)
         for i, target in enumerate(t.strip() for t in extra.split(",") if t.strip()):
             found.append(EntryPoint(name=f"{PLUGINS_ENV}[{i}]", value=target, group=group))
         for ep in found:
@@ -103,10 +108,11 @@ def _load_entry_point(ep: EntryPoint) -> list[object]:
 _defaults: dict[str, OperatorRegistry] = {}
 
 
-def default_registry() -> OperatorRegistry:
-    """The registry of installed plugins (plus ``$ACCIO_PLUGINS``), loaded once per process."""
-    extra = os.environ.get(PLUGINS_ENV, "")
+def default_registry(plugins: str | None = None) -> OperatorRegistry:
+    """The registry of installed plugins plus ``plugins`` (``Settings.plugins``), loaded once per
+    process and plugin list. Callers that have no Settings get ``$ACCIO_PLUGINS``."""
+    extra = plugins.strip() if plugins is not None else read_plugins()
     registry = _defaults.get(extra)
     if registry is None:
-        registry = _defaults[extra] = OperatorRegistry.from_entry_points()
+        registry = _defaults[extra] = OperatorRegistry.from_entry_points(plugins=extra)
     return registry
