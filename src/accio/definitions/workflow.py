@@ -6,19 +6,18 @@ nothing stops at the first error (definitions.md §6, decisions.md §6).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from accio.definitions.model import Constant, Input, NodeDef, NodeRef, ParamDef, ParamRef, Workflow
+from accio.definitions.inputs import parse_inputs
+from accio.definitions.model import Input, NodeDef, NodeRef, ParamDef, ParamRef, Workflow
 from accio.definitions.problems import Problems, did_you_mean, field_path, json_kind
+from accio.definitions.version import workflow_version
 from accio.errors import ValueParseError
 from accio.ops.api import NO_DEFAULT, OperatorSpec, PortSpec
 from accio.ops.registry import OperatorRegistry
-from accio.values.canonical import to_canonical
 from accio.values.parse import parse_json
 from accio.values.types import DataType, parse_type
 
@@ -29,7 +28,6 @@ PARAM_NAME_RE = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
 WORKFLOW_KEYS = ("id", "name", "owner", "params", "graph")
 PARAM_KEYS = ("name", "kind", "default_value")
 NODE_KEYS = ("op", "name", "inputs")
-INPUT_KEYS = ("value", "reference", "param")
 
 
 @dataclass
@@ -219,7 +217,7 @@ def _parse_graph(
             )
         else:
             first_seen[node_name] = i
-        inputs, input_paths = _parse_inputs(item.get("inputs", {}), path, spec, problems)
+        inputs, input_paths = parse_inputs(item.get("inputs", {}), path, spec, problems)
         nodes.append(_Node(i, path, node_name, spec, inputs, input_paths))
     if (
         nodes
@@ -228,113 +226,6 @@ def _parse_graph(
     ):
         problems.error("graph", "no root node: every node takes a reference input")
     return nodes
-
-
-def _parse_inputs(
-    raw: Any, node_path: str, spec: OperatorSpec | None, problems: Problems
-) -> tuple[dict[str, Input], dict[str, str]]:
-    inputs: dict[str, Input] = {}
-    paths: dict[str, str] = {}
-    ipath = field_path(node_path, "inputs")
-    if not isinstance(raw, dict):
-        problems.error(
-            ipath, f"expected an object mapping input names to inputs, got {json_kind(raw)}"
-        )
-        return inputs, paths
-    for port_name, value in raw.items():
-        path = field_path(ipath, port_name)
-        port = spec.input(port_name) if spec else None
-        if spec is not None and port is None:
-            problems.error(
-                path,
-                f"operator {spec.name} has no input {port_name!r}"
-                f"{did_you_mean(port_name, [p.name for p in spec.inputs])}; "
-                f"inputs: {', '.join(p.name for p in spec.inputs) or 'none'}",
-            )
-        parsed = _parse_input(value, path, port, problems)
-        if parsed is not None:
-            inputs[port_name] = parsed
-            paths[port_name] = path
-    if spec is not None:
-        for port in spec.inputs:
-            if port.required and port.name not in raw:
-                problems.error(
-                    field_path(ipath, port.name),
-                    f"missing required input {port.name!r} ({port.dtype}) of operator {spec.name}",
-                )
-    return inputs, paths
-
-
-def _parse_input(value: Any, path: str, port: PortSpec | None, problems: Problems) -> Input | None:
-    if isinstance(value, dict):
-        present = [k for k in INPUT_KEYS if k in value]
-        unknown = [k for k in value if k not in INPUT_KEYS]
-        if not present and not any(did_you_mean(k, INPUT_KEYS) for k in unknown):
-            got = (
-                f"an object with keys {', '.join(map(repr, unknown))}"
-                if unknown
-                else "an empty object"
-            )
-            problems.error(
-                path,
-                'expected {"value": X}, {"reference": "Node/port"} or {"param": "name"}, got '
-                f'{got}; a map constant must be written {{"value": {{...}}}}',
-            )
-            return None
-        for key in unknown:
-            problems.error(
-                field_path(path, key),
-                f"unknown key {key!r}{did_you_mean(key, INPUT_KEYS)}; an input is "
-                '{"value": X}, {"reference": "Node/port"} or {"param": "name"}',
-            )
-        if not present:
-            return None
-        if len(present) > 1:
-            problems.error(
-                path, f"an input takes one of value, reference, param; got {', '.join(present)}"
-            )
-            return None
-        key = present[0]
-        if key == "reference":
-            ref = value["reference"]
-            if not isinstance(ref, str):
-                problems.error(
-                    field_path(path, "reference"),
-                    f'expected a string "Node/port", got {json_kind(ref)}',
-                )
-                return None
-            if ref.count("/") != 1 or "" in ref.split("/"):
-                problems.error(
-                    field_path(path, "reference"),
-                    f'malformed reference {ref!r}: expected "Node/port"',
-                )
-                return None
-            node, out = ref.split("/")
-            return NodeRef(node, out)
-        if key == "param":
-            pname = value["param"]
-            if not isinstance(pname, str) or not pname:
-                problems.error(
-                    field_path(path, "param"), f"expected a parameter name, got {json_kind(pname)}"
-                )
-                return None
-            return ParamRef(pname)
-        return _constant(value["value"], field_path(path, "value"), port, problems)
-    return _constant(value, path, port, problems)
-
-
-def _constant(raw: Any, path: str, port: PortSpec | None, problems: Problems) -> Input | None:
-    if port is None:
-        return Constant(raw)
-    try:
-        typed = parse_json(port.dtype, raw)
-    except ValueParseError as exc:
-        problems.error(path, f"invalid value for input {port.name!r} ({port.dtype}): {exc}")
-        return None
-    if reason := port.check(typed):
-        problems.error(path, f"input {port.name!r} {reason}")
-        return None
-    return Constant(typed)
 
 
 def _check_references(nodes: list[_Node], by_name: dict[str, _Node], problems: Problems) -> None:
@@ -474,60 +365,4 @@ def _check_params(
     return tuple(result)
 
 
-def workflow_version(
-    wf_id: str,
-    name: str | None,
-    owner: str | None,
-    params: tuple[ParamDef, ...],
-    nodes: tuple[NodeDef, ...],
-) -> str:
-    """SHA-1 hex of canonical JSON of the normalised definition, nodes sorted by name (§5)."""
-    doc = {
-        "id": wf_id,
-        "name": name,
-        "owner": owner,
-        "params": sorted(
-            (
-                {
-                    "name": p.name,
-                    "kind": str(p.kind),
-                    "default": to_canonical(p.kind, p.default) if p.has_default else None,
-                }
-                for p in params
-            ),
-            key=lambda d: str(d["name"]),
-        ),
-        "graph": [
-            {
-                "name": n.name,
-                "op": n.op,
-                "inputs": {k: _input_json(v) for k, v in n.inputs.items()},
-            }
-            for n in sorted(nodes, key=lambda n: n.name)
-        ],
-    }
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha1(text.encode()).hexdigest()
-
-
-def _input_json(inp: Input) -> Any:
-    if isinstance(inp, NodeRef):
-        return {"reference": str(inp)}
-    if isinstance(inp, ParamRef):
-        return {"param": inp.name}
-    return {"value": _plain(inp.value)}
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-able rendering of a typed constant for version hashing."""
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(value) and not isinstance(value, type):
-        return {type(value).__name__: asdict(value)}
-    if isinstance(value, frozenset):
-        return sorted((_plain(v) for v in value), key=repr)
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
+__all__ = ["validate_workflow", "workflow_version"]
