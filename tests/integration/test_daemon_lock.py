@@ -17,15 +17,15 @@ def test_a_starting_scheduler_waits_out_a_probe(tmp_path: Path) -> None:
     got: list[bool] = []
 
     def starting_scheduler() -> None:
-        with daemon._try_lock(tmp_path, patience=daemon.START_PATIENCE_S) as handle:
+        with daemon.home_lock(tmp_path, patience=daemon.START_PATIENCE_S) as handle:
             got.append(handle is not None)
 
-    with daemon._try_lock(tmp_path) as probe:
+    with daemon.home_lock(tmp_path) as probe:
         assert probe is not None
         thread = threading.Thread(target=starting_scheduler)
         thread.start()
         time.sleep(0.2)
-        with daemon._try_lock(tmp_path) as other:  # no patience: busy is busy
+        with daemon.home_lock(tmp_path) as other:  # no patience: busy is busy
             assert other is None
     thread.join(10)
     assert got == [True]
@@ -34,10 +34,10 @@ def test_a_starting_scheduler_waits_out_a_probe(tmp_path: Path) -> None:
 def test_second_scheduler_leaves_the_first_alone(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = {**os.environ, "ACCIO_HOME": str(home), "ACCIO_PLUGINS": "accio.testing:operators"}
-    with daemon._try_lock(home) as holder:  # a scheduler that runs for good
+    with daemon.home_lock(home) as holder:  # a scheduler that runs for good
         assert holder is not None
         second = subprocess.Popen(
-            [sys.executable, "-m", "accio.engine.daemon", "--home", str(home)],
+            [sys.executable, "-m", "accio.service", "--home", str(home)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

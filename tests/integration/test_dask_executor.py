@@ -49,7 +49,7 @@ def test_a_sweep_runs_on_a_dask_local_cluster(
             distributed.Client(cluster) as dask_client,
         ):
             executor = DaskExecutor(dask_client, str(client.settings.artifacts_dir))
-            with daemon._try_lock(client.settings.home):
+            with daemon.home_lock(client.settings.home):
                 scheduler = client.runtime.scheduler(executor=executor)
                 try:
                     scheduler.run_until_idle(timeout=60)

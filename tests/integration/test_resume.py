@@ -49,7 +49,7 @@ WORKFLOW: dict[str, Any] = {
 
 def start_scheduler(env: dict[str, str], home: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "accio.engine.daemon", "--home", str(home)],
+        [sys.executable, "-m", "accio.service", "--home", str(home)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

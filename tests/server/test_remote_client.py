@@ -103,9 +103,8 @@ def test_push_submit_and_read_back(remote: Remote, tmp_path: Path) -> None:
     assert nodes == remote.local.nodes(children[0].id)
     total = client.node(children[0].id, "Sum")
     assert json.loads(total.outputs or "{}")["sum"]["value"] == 11.0
-    assert client.runtime.storage.node_state_counts([children[0].id]) == {
-        children[0].id: {"success": 3}
-    }
+    assert client.node_counts(children[0].id) == {"success": 3}
+    assert client.child_counts(sub.run_id) == {"success": 4}
 
     table = client.results(sub.run_id)
     assert table.num_rows > 0 and "run_id" in table.column_names

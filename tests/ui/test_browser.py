@@ -188,7 +188,7 @@ def test_follow_progress_of_running_sweep(
     # The scheduler process as ``Client(autostart=True)`` starts it, but kept as a child of this
     # test so that it is waited for (daemon.start_background drops its Popen object).
     scheduler = subprocess.Popen(
-        [sys.executable, "-m", "accio.engine.daemon", "--home", str(settings.home)],
+        [sys.executable, "-m", "accio.service", "--home", str(settings.home)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

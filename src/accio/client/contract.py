@@ -169,6 +169,10 @@ class AccioClient(Protocol):
         """
         ...
 
+    def run_ids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:
+        """Ids (children included) starting with ``prefix``, sorted, at most ``limit``."""
+        ...
+
     def runs(self, f: RunsFilter | None = None, **kwargs: Any) -> list[RunRecord]:
         """Runs matching a filter (or its fields as keywords), newest first."""
         ...
@@ -181,6 +185,10 @@ class AccioClient(Protocol):
 
     def child_counts(self, run_id: str) -> dict[str, int]:
         """``{state: count}`` over a parent's children (empty for a run without children)."""
+        ...
+
+    def child_node_counts(self, run_id: str) -> dict[str, dict[str, int]]:
+        """``{node name: {node state: children in which it is in it}}`` of a sweep parent."""
         ...
 
     def node_counts(self, run_id: str) -> dict[str, int]:

@@ -13,6 +13,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from accio.cache.explain import NodeExplanation
 from accio.errors import AccioError, Problem
 from accio.storage.records import NodeRecord, RunRecord, WorkflowRecord
 from accio.values.canonical import from_canonical
@@ -223,6 +224,12 @@ class MetadataEdit(BaseModel):
     tags: list[str] | None = None
 
 
+class RunIdsOut(BaseModel):
+    """Run ids starting with a prefix (children included), sorted."""
+
+    ids: list[str]
+
+
 class KillOut(BaseModel):
     killed: list[str]
     already_finished: list[str]
@@ -405,6 +412,20 @@ def _node_fields(n: NodeRecord) -> dict[str, Any]:
     }
 
 
+def explanation_out(run_id: str, e: NodeExplanation) -> ExplanationOut:
+    return ExplanationOut(
+        run_id=run_id,
+        node=e.node,
+        op=e.op,
+        state=e.state,
+        verdict=e.verdict,
+        source_run=e.source_run,
+        differences=list(e.differences),
+        compared_with=e.compared_with,
+        detail=json.loads(json.dumps(e.detail, default=str)),
+    )
+
+
 def workflow_out(r: WorkflowRecord) -> WorkflowOut:
     return WorkflowOut(
         id=r.id, version=r.version, name=r.name, owner=r.owner, created=r.created, active=r.active
@@ -431,6 +452,7 @@ __all__ = [
     "ResourcesOut",
     "ResultsOut",
     "RunDetailOut",
+    "RunIdsOut",
     "RunOut",
     "RunStateName",
     "RunSubmission",
@@ -446,6 +468,7 @@ __all__ = [
     "WorkflowOut",
     "WorkflowParamOut",
     "duration",
+    "explanation_out",
     "loads",
     "node_detail_out",
     "node_out",

@@ -1,17 +1,17 @@
-"""The scheduler process: one per Accio home, guarded by a lock, started on demand.
+"""The scheduler process seen from outside: its lock, pid, log and URL files, start and stop.
 
-``accio submit`` starts it in the background when it is not running; ``accio server
-start|stop|status`` manages it explicitly. Two can never run on one home: the process holds an
-exclusive ``flock`` on ``$ACCIO_HOME/scheduler.lock`` for its whole life (the kernel releases it
-if the process is killed, so a crash never leaves a stale lock).
+One scheduler process runs per Accio home; its main loop is :func:`accio.service.serve` (the
+composition root, which also builds the HTTP app). ``accio submit`` starts it in the background
+when it is not running; ``accio server start|stop|status`` manages it explicitly. Two can never
+run on one home: the process holds an exclusive ``flock`` on ``$ACCIO_HOME/scheduler.lock`` for
+its whole life (the kernel releases it if the process is killed, so a crash never leaves a stale
+lock). This module imports nothing above the engine.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
-import logging
 import os
 import signal
 import subprocess
@@ -19,11 +19,9 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from accio.config import Settings
-
-log = logging.getLogger("accio.daemon")
 
 #: An auto-started scheduler exits after this many idle seconds; an explicit one runs until stopped.
 AUTO_IDLE_TIMEOUT = 600.0
@@ -47,9 +45,14 @@ def log_path(home: Path) -> Path:
 START_PATIENCE_S = 1.0
 
 
+#: The module the background scheduler runs as (``python -m SERVICE_MODULE --home HOME``).
+SERVICE_MODULE = "accio.service"
+
+
 @contextlib.contextmanager
-def _try_lock(home: Path, patience: float = 0.0) -> Iterator[IO[str] | None]:
-    """The exclusive lock of ``home``, or None if it is still busy after ``patience`` seconds."""
+def home_lock(home: Path, patience: float = 0.0) -> Iterator[IO[str] | None]:
+    """The exclusive scheduler lock of ``home``, or None if it is still busy after ``patience``
+    seconds. Whoever holds it is the only one executing runs of that home."""
     home.mkdir(parents=True, exist_ok=True)
     handle = open(lock_path(home), "a+")  # noqa: SIM115 - held for the process lifetime
     deadline = time.monotonic() + patience
@@ -75,7 +78,7 @@ def is_running(home: Path) -> bool:
     """Whether a scheduler holds the lock of this home."""
     if not lock_path(home).exists():
         return False
-    with _try_lock(home) as handle:
+    with home_lock(home) as handle:
         return handle is None
 
 
@@ -86,6 +89,49 @@ def running_pid(home: Path) -> int | None:
         return int(pid_path(home).read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def service_command(
+    home: Path,
+    *,
+    idle_timeout: float | None = None,
+    http: str | None = None,
+    detach: bool = False,
+) -> list[str]:
+    """The command line of the scheduler process of ``home``."""
+    args = [sys.executable, "-m", SERVICE_MODULE, "--home", str(home)]
+    if detach:
+        args.append("--detach")
+    if idle_timeout is not None:
+        args += ["--idle-timeout", str(idle_timeout)]
+    if http is not None:
+        args += ["--http", http]
+    return args
+
+
+def serve_foreground(
+    settings: Settings, *, idle_timeout: float | None = None, http: str | None = None
+) -> int:
+    """Run the scheduler process in the foreground (``accio server start --foreground``) and
+    return its exit code. Ctrl-C reaches it directly (same process group); SIGTERM sent to this
+    process is passed on, so that it stops cleanly either way."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    args = service_command(settings.home, idle_timeout=idle_timeout, http=http)
+    proc = subprocess.Popen(args, env={**os.environ, "ACCIO_HOME": str(settings.home)})
+
+    def forward(signum: int, frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:  # the scheduler got the SIGINT too and is stopping
+                continue
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def start_background(
@@ -99,11 +145,7 @@ def start_background(
     if is_running(home):
         return True
     home.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, "-m", "accio.engine.daemon", "--home", str(home), "--detach"]
-    if idle_timeout is not None:
-        args += ["--idle-timeout", str(idle_timeout)]
-    if http is not None:
-        args += ["--http", http]
+    args = service_command(home, idle_timeout=idle_timeout, http=http, detach=True)
     with open(log_path(home), "ab") as out:
         # The launcher forks the scheduler and exits at once: reaped here, nothing left behind.
         subprocess.run(
@@ -140,96 +182,16 @@ def stop(home: Path, timeout: float = 15.0) -> bool:
     return True
 
 
-def _serve_http(settings: Settings, address: str) -> Any:
-    """The REST API and web UI, served from a thread of the scheduler process."""
-    from accio.client.client import Client
-    from accio.server.app import create_app
-    from accio.server.http import serve_in_thread
-
-    host, _, port = address.rpartition(":")
-    client = Client(settings=settings, autostart=False)
-    handle = serve_in_thread(create_app(settings, client), host or "127.0.0.1", int(port or 8765))
-    url_path(settings.home).write_text(handle.url)
-    log.info("serving the web UI and REST API at %s", handle.url)
-    return handle
-
-
 def url_path(home: Path) -> Path:
+    """Where a scheduler serving HTTP writes its URL (removed when it stops)."""
     return home / "server.url"
 
 
-def serve(
-    settings: Settings, *, idle_timeout: float | None = None, http: str | None = None
-) -> int:
-    """Run the scheduler loop until SIGTERM (or idle for ``idle_timeout`` seconds); with
-    ``http`` (``host:port``) also serve the REST API and web UI from this process."""
-    from accio.engine.runtime import open_runtime
-
-    with _try_lock(settings.home, patience=START_PATIENCE_S) as handle:
-        if handle is None:
-            log.info("a scheduler already runs for %s", settings.home)
-            return 0
-        pid_path(settings.home).write_text(str(os.getpid()))
-        stopping = False
-
-        def request_stop(signum: int, frame: object) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
-        from accio.executors.local import LocalExecutor
-
-        # Workers (and their fork server's imports) start while this process loads the rest.
-        executor = LocalExecutor(str(settings.artifacts_dir), slots=settings.cpus)
-        executor.start()
-        runtime = open_runtime(settings)
-        scheduler = runtime.scheduler(control=True, executor=executor)
-        server = None
-        try:
-            if http is not None:
-                try:
-                    server = _serve_http(settings, http)
-                except Exception:  # the scheduler runs on without its web server
-                    log.exception("cannot serve HTTP at %s", http)
-            sys.setswitchinterval(0.0005)  # see scheduler.fast_thread_switching
-            scheduler.load_unfinished()
-            idle_since = time.time()
-            while not stopping:
-                scheduler.step(0.05)
-                if scheduler.busy:
-                    idle_since = time.time()
-                elif idle_timeout is not None and time.time() - idle_since > idle_timeout:
-                    break
-        finally:
-            if server is not None:
-                server.stop()
-                with contextlib.suppress(OSError):
-                    url_path(settings.home).unlink()
-            scheduler.close()
-            scheduler.executor.stop()
-            runtime.close()
-            with contextlib.suppress(OSError):
-                pid_path(settings.home).unlink()
-    return 0
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m accio.engine.daemon")
-    parser.add_argument("--home", required=True)
-    parser.add_argument("--idle-timeout", type=float, default=None)
-    parser.add_argument("--detach", action="store_true", help="fork into the background first")
-    parser.add_argument("--http", default=None, help="also serve the web UI at HOST:PORT")
-    args = parser.parse_args()
-    if args.detach and os.fork() > 0:
-        os._exit(0)  # the launcher returns; the child is the scheduler
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    settings = Settings.from_env({**os.environ, "ACCIO_HOME": args.home})
-    sys.exit(serve(settings, idle_timeout=args.idle_timeout, http=args.http))
-
-
-if __name__ == "__main__":
-    main()
+def server_url(home: Path) -> str | None:
+    """The URL of the web UI and REST API of the running scheduler, if it serves one."""
+    if not is_running(home):
+        return None
+    try:
+        return url_path(home).read_text().strip() or None
+    except OSError:
+        return None

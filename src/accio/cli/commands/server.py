@@ -84,7 +84,7 @@ def _start(
         return EXIT_OK
     if foreground:
         out.info(f"scheduler running in the foreground for {settings.home}; Ctrl-C stops it")
-        return daemon.serve(settings, idle_timeout=idle_timeout, http=http)
+        return daemon.serve_foreground(settings, idle_timeout=idle_timeout, http=http)
     if not daemon.start_background(settings, idle_timeout=idle_timeout, http=http):
         raise RuntimeFailure(f"the scheduler did not start: see {daemon.log_path(settings.home)}")
     pid = daemon.running_pid(settings.home)

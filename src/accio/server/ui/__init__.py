@@ -27,10 +27,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from accio.client.client import Client
+from accio.client.contract import AccioClient
 
 
-def install(app: FastAPI, client: Client) -> None:
+def install(app: FastAPI, client: AccioClient) -> None:
     """Mount ``/static`` and add the HTML pages of the UI to ``app``."""
     from accio.server.ui.views import make_router
 

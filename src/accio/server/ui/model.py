@@ -1,8 +1,8 @@
-"""What the pages show, computed from a :class:`~accio.client.client.Client`.
+"""What the pages show, computed from an :class:`~accio.client.contract.AccioClient`.
 
 Everything a page needs is bounded by its page size, except the tallies of a sweep parent,
-which aggregate in the database (one ``GROUP BY`` each) when the storage is SQL, so that the
-page of a 10^4-child sweep costs a few queries, not 10^4.
+which the storage aggregates (one ``GROUP BY`` each on SQL, behind ``child_counts`` and
+``child_node_counts``), so that the page of a 10^4-child sweep costs a few queries, not 10^4.
 """
 
 from __future__ import annotations
@@ -16,16 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import sqlalchemy as sa
 
-from accio.client.client import Client
+from accio.client.contract import AccioClient
 from accio.definitions.model import Workflow
 from accio.engine.states import TERMINAL_RUN_STATES
 from accio.errors import AccioError
 from accio.server.ui.graph import NodeBadge
-from accio.storage import schema
 from accio.storage.records import ALL_NODE_STATES, ALL_RUN_STATES, NodeRecord, RunRecord
-from accio.storage.sql import SqlStorage
 from accio.values.canonical import from_canonical
 from accio.values.render import render
 from accio.values.types import parse_type
@@ -131,7 +128,9 @@ class SweptParam:
     last: str
 
 
-def sweep_summary(client: Client, parent: RunRecord) -> tuple[list[SweptParam], list[Shown], int]:
+def sweep_summary(
+    client: AccioClient, parent: RunRecord
+) -> tuple[list[SweptParam], list[Shown], int]:
     """Swept parameters (first → last value), constants and repeats of a sweep, from its first
     and last child only: children run in mixed-radix order, so every parameter with more than
     one value differs between them."""
@@ -153,46 +152,15 @@ def _ordered(counts: Mapping[str, int], order: tuple[str, ...]) -> dict[str, int
     return known
 
 
-def child_state_counts(client: Client, parent_id: str) -> dict[str, int]:
-    """``{run state: children in it}`` of a sweep parent."""
-    storage = client.storage
-    if isinstance(storage, SqlStorage):
-        runs = schema.runs.c
-        query = (
-            sa.select(runs.state, sa.func.count())
-            .where(runs.parent_id == parent_id)
-            .group_by(runs.state)
-        )
-        with storage.engine.connect() as conn:
-            counts = {str(s): int(n) for s, n in conn.execute(query)}
-    else:
-        counts = {}
-        for child in client.children(parent_id):
-            counts[child.state] = counts.get(child.state, 0) + 1
-    return _ordered(counts, ALL_RUN_STATES)
+def child_state_counts(client: AccioClient, parent_id: str) -> dict[str, int]:
+    """``{run state: children in it}`` of a sweep parent, in lifecycle order."""
+    return _ordered(client.child_counts(parent_id), ALL_RUN_STATES)
 
 
-def child_node_counts(client: Client, parent_id: str) -> dict[str, dict[str, int]]:
+def child_node_counts(client: AccioClient, parent_id: str) -> dict[str, dict[str, int]]:
     """``{node name: {node state: children in which the node is in it}}`` of a sweep parent."""
-    storage = client.storage
-    out: dict[str, dict[str, int]] = {}
-    if isinstance(storage, SqlStorage):
-        nodes, runs = schema.nodes.c, schema.runs.c
-        query = (
-            sa.select(nodes.name, nodes.state, sa.func.count())
-            .select_from(schema.nodes.join(schema.runs, nodes.run_id == runs.id))
-            .where(runs.parent_id == parent_id)
-            .group_by(nodes.name, nodes.state)
-        )
-        with storage.engine.connect() as conn:
-            for name, state, n in conn.execute(query):
-                out.setdefault(str(name), {})[str(state)] = int(n)
-    else:
-        for child in client.children(parent_id):
-            for node in client.nodes(child.id):
-                tally = out.setdefault(node.name, {})
-                tally[node.state] = tally.get(node.state, 0) + 1
-    return {k: _ordered(v, ALL_NODE_STATES) for k, v in out.items()}
+    per_node = client.child_node_counts(parent_id)
+    return {k: _ordered(v, ALL_NODE_STATES) for k, v in per_node.items()}
 
 
 def node_totals(per_node: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
@@ -270,7 +238,7 @@ class Caches:
         self._results: OrderedDict[tuple[str, float | None], pa.Table] = OrderedDict()
         self._size = size
 
-    def workflow(self, client: Client, wf_id: str, version: str) -> Workflow | None:
+    def workflow(self, client: AccioClient, wf_id: str, version: str) -> Workflow | None:
         spec = f"{wf_id}:{version}"
         with self._lock:
             if spec in self._workflows:
@@ -285,8 +253,8 @@ class Caches:
                 self._workflows.popitem(last=False)
         return wf
 
-    def results(self, client: Client, run: RunRecord) -> pa.Table:
-        """``Client.results`` of a run, kept while the run is finished and unchanged."""
+    def results(self, client: AccioClient, run: RunRecord) -> pa.Table:
+        """``results()`` of a run, kept while the run is finished and unchanged."""
         if not finished(run):
             return client.results(run.id)
         key = (run.id, run.completed)

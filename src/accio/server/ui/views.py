@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from accio.client.client import Client
+from accio.client.contract import AccioClient
 from accio.errors import NotFoundError
 from accio.server.ui import model, plots
 from accio.server.ui.graph import graph_svg
@@ -65,7 +65,8 @@ def _offset(page: int, limit: int = model.PAGE_SIZE) -> int:
     return max(page - 1, 0) * limit
 
 
-def make_router(client: Client) -> APIRouter:
+def make_router(client: AccioClient) -> APIRouter:
+    """The UI's pages over ``client`` (the app's client: one per app, tests build several)."""
     router = APIRouter(include_in_schema=False)
     templates = Jinja2Templates(env=_environment())
     caches = model.Caches()
@@ -276,9 +277,7 @@ def make_router(client: Client) -> APIRouter:
     @router.get("/workflows", response_class=HTMLResponse)
     def workflows_page(request: Request, q: str = "", page: int = 1) -> Response:
         offset = _offset(page)
-        records = client.storage.list_workflows(
-            text=q or None, limit=model.PAGE_SIZE + 1, offset=offset
-        )
+        records = client.workflows(text=q or None, limit=model.PAGE_SIZE + 1, offset=offset)
         more = len(records) > model.PAGE_SIZE
         records = records[: model.PAGE_SIZE]
         counts = {w.id: client.count_runs(RunsFilter(workflow=w.id)) for w in records}
@@ -295,11 +294,11 @@ def make_router(client: Client) -> APIRouter:
     @router.get("/workflows/{wf_id}", response_class=HTMLResponse)
     def workflow_page(request: Request, wf_id: str, version: str | None = None) -> Response:
         try:
-            record = client.storage.get_workflow(wf_id, version)
+            record = client.workflow_record(wf_id if version is None else f"{wf_id}:{version}")
         except NotFoundError:
             return not_found(request, f"workflow {wf_id}")
         workflow = caches.workflow(client, record.id, record.version)
-        versions = client.storage.workflow_versions(wf_id)
+        versions = client.workflow_versions(wf_id)
         runs = client.runs(RunsFilter(workflow=wf_id, limit=10))
         definition = json.dumps(json.loads(record.definition), indent=2, ensure_ascii=False)
         return render(

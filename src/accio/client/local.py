@@ -1,0 +1,466 @@
+"""The Python API on a local Accio home: :class:`LocalClient` implements the client contract.
+
+::
+
+    import accio
+    client = accio.Client()                       # $ACCIO_HOME or ~/.accio
+    client.push("workflow.json")
+    sub = client.submit("sweep.json", repeat=2)   # returns at once; the scheduler runs it
+    client.wait(sub.run_id)
+    table = client.results(sub.run_id)            # pyarrow.Table, one row per child
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from accio.cache.explain import NodeExplanation
+from accio.client.contract import AccioClient, RunSource, SchedulerStatus, Submission
+from accio.client.lookup import pick_run_id, prepare_run
+from accio.client.models import OperatorOut
+from accio.client.sweeps import sweep_records
+from accio.client.tables import wide_table
+from accio.config import Settings
+from accio.definitions.documents import workflow_from_document
+from accio.definitions.load import read_json_file, split_workflow_spec, workflow_id_from_path
+from accio.definitions.model import Workflow
+from accio.definitions.sweep import Sweep
+from accio.engine import daemon
+from accio.engine.runtime import ExecutorName, Runtime, open_runtime
+from accio.engine.scheduler import Scheduler
+from accio.engine.states import TERMINAL_RUN_STATES
+from accio.engine.tuning import paused_gc
+from accio.errors import NotFoundError, Problem, RuntimeFailure
+from accio.ops.registry import OperatorRegistry
+from accio.storage.base import Storage
+from accio.storage.records import (
+    LogLine,
+    LogStream,
+    NodeRecord,
+    RunRecord,
+    RunsFilter,
+    WorkflowRecord,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+class LocalClient:
+    """Access to one Accio home on this machine (storage, artifacts, scheduler process)."""
+
+    def __init__(
+        self,
+        home: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        registry: OperatorRegistry | None = None,
+        autostart: bool = True,
+    ) -> None:
+        if settings is None:
+            env = dict(os.environ)
+            if home is not None:
+                env["ACCIO_HOME"] = str(home)
+            settings = Settings.from_env(env)
+        self.settings = settings
+        self.autostart = autostart
+        self._registry = registry
+        self._runtime: Runtime | None = None
+
+    # ----------------------------------------------------------------- plumbing
+    @property
+    def runtime(self) -> Runtime:
+        """The runtime of the home, opened on first use (engine-level callers and tests only:
+        front ends use the contract's methods)."""
+        if self._runtime is None:
+            self._runtime = open_runtime(self.settings, self._registry)
+        return self._runtime
+
+    @property
+    def storage(self) -> Storage:
+        """The home's storage (tests and engine-level tools; front ends use the contract)."""
+        return self.runtime.storage
+
+    @property
+    def registry(self) -> OperatorRegistry:
+        return self.runtime.registry
+
+    def open(self) -> None:
+        """Open storage now (a server does, so that pool threads never race to open it)."""
+        self.runtime  # noqa: B018
+
+    def close(self) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
+
+    def __enter__(self) -> LocalClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- workflows
+    def push(self, source: str | Path | Mapping[str, Any]) -> tuple[WorkflowRecord, bool]:
+        """Validate and store a workflow as a new active version; returns (record, is_new)."""
+        if isinstance(source, Mapping):
+            workflow, _ = workflow_from_document(dict(source), self.registry)
+        else:
+            document = read_json_file(source)
+            workflow, _ = workflow_from_document(
+                document, self.registry, file=str(source), default_id=workflow_id_from_path(source)
+            )
+        return self._store_workflow(workflow)
+
+    def _store_workflow(self, workflow: Workflow) -> tuple[WorkflowRecord, bool]:
+        definition = dict(workflow.definition)
+        definition["id"] = workflow.id
+        record = WorkflowRecord(
+            id=workflow.id,
+            version=workflow.version,
+            definition=json.dumps(definition, ensure_ascii=False),
+            name=workflow.name,
+            owner=workflow.owner or self.settings.user,
+            created=time.time(),
+            active=True,
+        )
+        storage = self.runtime.storage
+        new = storage.push_workflow(record)
+        return storage.get_workflow(workflow.id, workflow.version), new
+
+    def workflow_record(self, spec: str) -> WorkflowRecord:
+        wf_id, version = split_workflow_spec(spec)
+        storage = self.runtime.storage
+        if version is None or len(version) == 40:
+            return storage.get_workflow(wf_id, version)
+        matches = [w for w in storage.workflow_versions(wf_id) if w.version.startswith(version)]
+        if len(matches) != 1:
+            raise NotFoundError(f"workflow {wf_id}:{version} not found")
+        return matches[0]
+
+    def workflow(self, spec: str) -> Workflow:
+        record = self.workflow_record(spec)
+        workflow, _ = workflow_from_document(json.loads(record.definition), self.registry)
+        return workflow
+
+    def find_stored_workflow(self, spec: str) -> Workflow | None:
+        try:
+            return self.workflow(spec)
+        except NotFoundError:
+            return None
+
+    def workflows(
+        self,
+        owner: str | None = None,
+        text: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        *,
+        include_inactive: bool = False,
+    ) -> list[WorkflowRecord]:
+        return self.runtime.storage.list_workflows(
+            owner, text, limit, offset, include_inactive=include_inactive
+        )
+
+    def count_workflows(
+        self, owner: str | None = None, text: str | None = None, *, include_inactive: bool = False
+    ) -> int:
+        found = self.workflows(owner, text, 2**31 - 1, include_inactive=include_inactive)
+        return len(found)
+
+    def workflow_versions(self, wf_id: str) -> list[WorkflowRecord]:
+        return self.runtime.storage.workflow_versions(wf_id)
+
+    def operators(self, *, include_deprecated: bool = False) -> list[OperatorOut]:
+        specs = sorted(self.registry, key=lambda o: (o.category, o.name))
+        return [
+            OperatorOut.model_validate(o.describe())
+            for o in specs
+            if include_deprecated or not o.deprecation
+        ]
+
+    def operator(self, name: str) -> OperatorOut:
+        spec = self.registry.get(name)
+        if spec is None:
+            raise NotFoundError(f"no operator {name!r}{self.registry.suggest(name)}")
+        return OperatorOut.model_validate(spec.describe())
+
+    # ----------------------------------------------------------------- runs
+    def prepare(
+        self,
+        run: RunSource,
+        *,
+        workflow_file: str | Path | None = None,
+        params: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        notes: str | None = None,
+        tags: Sequence[str] = (),
+        repeat: int | None = None,
+        seed: int | None = None,
+    ) -> tuple[Sweep, list[Problem]]:
+        """Resolve a run definition (with overrides) against its workflow, without storing it."""
+        return prepare_run(
+            run,
+            self.registry,
+            self.find_stored_workflow,
+            workflow_file=workflow_file,
+            params=params,
+            name=name,
+            notes=notes,
+            tags=tags,
+            repeat=repeat,
+            seed=seed,
+        )
+
+    def submit(
+        self,
+        run: RunSource,
+        *,
+        start: bool | None = None,
+        workflow_file: str | Path | None = None,
+        params: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        notes: str | None = None,
+        tags: Sequence[str] = (),
+        repeat: int | None = None,
+        seed: int | None = None,
+    ) -> Submission:
+        """Create a run (or a parent and its children) and hand it to the scheduler."""
+        sweep, warnings = self.prepare(
+            run,
+            workflow_file=workflow_file,
+            params=params,
+            name=name,
+            notes=notes,
+            tags=tags,
+            repeat=repeat,
+            seed=seed,
+        )
+        record, _ = self._store_workflow(sweep.workflow)  # the run records the exact version
+        with paused_gc():  # 10^4 children: tens of thousands of records at once
+            runs, nodes = sweep_records(sweep, record.version, self.settings.user)
+            self.runtime.storage.create_runs(runs, nodes)
+        self.runtime.control.send("submitted", [runs[0].id])
+        if self.autostart if start is None else start:
+            daemon.start_background(self.settings)
+        return Submission(
+            runs[0].id,
+            tuple(r.id for r in runs[1:]),
+            sweep.workflow,
+            sweep.run_seed,
+            sweep.seed_given,
+            tuple(warnings),
+        )
+
+    def run(self, run_id: str) -> RunRecord:
+        return self.runtime.storage.get_run(run_id)
+
+    def run_ids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:
+        return self.runtime.storage.run_ids_with_prefix(prefix, limit)
+
+    def resolve_run_id(self, prefix: str) -> str:
+        return pick_run_id(prefix, self.run_ids_with_prefix(prefix) if prefix else [])
+
+    def runs(self, f: RunsFilter | None = None, **kwargs: Any) -> list[RunRecord]:
+        return self.runtime.storage.list_runs(f or RunsFilter(**kwargs))
+
+    def count_runs(self, f: RunsFilter | None = None, **kwargs: Any) -> int:
+        return self.runtime.storage.count_runs(f or RunsFilter(**kwargs))
+
+    def children(self, run_id: str, limit: int | None = None, offset: int = 0) -> list[RunRecord]:
+        return self.runtime.storage.children(run_id, limit=limit, offset=offset)
+
+    def child_counts(self, run_id: str) -> dict[str, int]:
+        return self.runtime.storage.child_state_counts(run_id)
+
+    def child_node_counts(self, run_id: str) -> dict[str, dict[str, int]]:
+        return self.runtime.storage.child_node_counts(run_id)
+
+    def node_counts(self, run_id: str) -> dict[str, int]:
+        return dict(self.runtime.storage.node_state_counts([run_id]).get(run_id, {}))
+
+    def nodes(self, run_id: str) -> list[NodeRecord]:
+        return self.runtime.storage.get_nodes(run_id)
+
+    def node(self, run_id: str, name: str) -> NodeRecord:
+        return self.runtime.storage.get_node(run_id, name)
+
+    def edit(
+        self,
+        run_id: str,
+        *,
+        name: str | None = None,
+        notes: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> RunRecord:
+        """Edit metadata; a child's id edits its parent (children have no metadata of their own)."""
+        return self.runtime.storage.update_metadata(
+            run_id, name=name, notes=notes, tags=tuple(tags) if tags is not None else None
+        )
+
+    def logs(
+        self,
+        run_id: str,
+        node: str,
+        *,
+        streams: Sequence[LogStream] = ("stdout", "stderr"),
+        limit: int | None = None,
+        since: float | None = None,
+    ) -> list[LogLine]:
+        storage = self.runtime.storage
+        storage.get_node(run_id, node)  # NotFoundError for an unknown node
+        return storage.get_logs(run_id, node, streams=tuple(streams), limit=limit, since=since)
+
+    # ----------------------------------------------------------------- execution control
+    def scheduler_running(self) -> bool:
+        return daemon.is_running(self.settings.home)
+
+    def scheduler_status(self) -> SchedulerStatus:
+        home = self.settings.home
+        pid = daemon.running_pid(home)
+        running = pid is not None or daemon.is_running(home)
+        return SchedulerStatus(running, pid, daemon.server_url(home) if running else None)
+
+    def start_scheduler(self) -> bool:
+        return daemon.start_background(self.settings)
+
+    def execute(self, executor: ExecutorName = "local", timeout: float | None = None) -> None:
+        """Run every unfinished run in this process (needs no scheduler to be running)."""
+        with daemon.home_lock(self.settings.home) as handle:
+            if handle is None:
+                raise RuntimeFailure("a scheduler process already runs for this Accio home")
+            scheduler = self.runtime.scheduler(executor=self.runtime.executor(executor))
+            try:
+                scheduler.run_until_idle(timeout)
+            finally:
+                scheduler.executor.stop()
+                scheduler.close()
+
+    def wait(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,
+        poll: float = 0.1,
+        on_progress: Callable[[RunRecord], None] | None = None,
+    ) -> RunRecord:
+        """Block until the run is finished; starts the scheduler if none runs."""
+        deadline = None if timeout is None else time.time() + timeout
+        while True:
+            record = self.run(run_id)
+            if on_progress is not None:
+                on_progress(record)
+            if record.state in TERMINAL_RUN_STATES:
+                return record
+            if not self.scheduler_running():
+                if self.autostart:
+                    daemon.start_background(self.settings)
+                else:
+                    raise RuntimeFailure("no scheduler runs: start one with 'accio server start'")
+            if deadline is not None and time.time() > deadline:
+                raise RuntimeFailure(f"run {run_id} did not finish within {timeout} s")
+            time.sleep(poll)
+
+    def kill(self, run_ids: Sequence[str]) -> None:
+        storage = self.runtime.storage
+        records = [storage.get_run(r) for r in run_ids]  # NotFoundError first
+        if self.scheduler_running():
+            self.runtime.control.send("kill", [r.id for r in records])
+            _await(
+                lambda: all(storage.get_run(r.id).state in TERMINAL_RUN_STATES for r in records)
+            )
+            return
+        scheduler = self._offline()
+        try:
+            scheduler.kill([r.id for r in records])
+        finally:
+            scheduler.close()
+
+    def delete(self, run_ids: Sequence[str]) -> list[str]:
+        storage = self.runtime.storage
+        records = [storage.get_run(r) for r in run_ids]
+        if self.scheduler_running():
+            self.runtime.control.send("delete", [r.id for r in records])
+            _await(lambda: not storage.get_runs([r.id for r in records]))
+            return [r.id for r in records]
+        family = [i for r in records for i in (r.id, *(c.id for c in storage.children(r.id)))]
+        scheduler = self._offline()
+        try:
+            scheduler.delete([r.id for r in records])
+        finally:
+            scheduler.close()
+        gone = set(family) - {r.id for r in storage.get_runs(family)}
+        return [i for i in dict.fromkeys(family) if i in gone]
+
+    def _offline(self) -> Scheduler:
+        """A scheduler that never runs anything: kills and deletes when no scheduler runs."""
+        from accio.executors.inline import InlineExecutor
+
+        scheduler = self.runtime.scheduler(
+            executor=InlineExecutor(str(self.settings.artifacts_dir))
+        )
+        scheduler.load_unfinished()
+        discard = getattr(scheduler, "discard_ready", None)
+        if callable(discard):
+            discard()
+        else:  # the scheduler before its state machine: no public way yet
+            scheduler._ready.clear()
+        return scheduler
+
+    # ----------------------------------------------------------------- results
+    def results(self, run_id: str) -> pa.Table:
+        """One row per child (or the single run): parameters, seed, state and scalar outputs."""
+        storage = self.runtime.storage
+        record = storage.get_run(run_id)
+        runs = storage.children(run_id) if record.is_parent else [record]
+        return wide_table(runs, storage.nodes_of_runs([r.id for r in runs]))
+
+    def explain(self, run_id: str, node: str | None = None) -> list[NodeExplanation]:
+        """Per node: a cache hit (and from which run), or what changed against the closest earlier
+        execution of the same operator (input X, version, code, seed)."""
+        from accio.cache.explain import explain_node
+
+        storage = self.runtime.storage
+        nodes = storage.get_nodes(run_id)
+        if node is not None:
+            nodes = [n for n in nodes if n.name == node]
+            if not nodes:
+                raise NotFoundError(f"run {run_id} has no node {node!r}")
+        return [explain_node(storage, n) for n in nodes]
+
+    def dataset(self, digest: str) -> pa.Table:
+        store = self.runtime.artifacts
+        if not _is_digest(digest) or not store.exists(digest):
+            raise NotFoundError(f"no dataset {digest}")
+        return store.get_table(digest)
+
+    def gc(self) -> tuple[int, int]:
+        """Delete artifacts no run or cache entry references; returns (files, bytes)."""
+        from accio.cache.gc import gc
+
+        return gc(self.runtime.artifacts, self.runtime.storage)
+
+
+def _is_digest(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def _await(done: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.time() + timeout
+    while not done():
+        if time.time() > deadline:
+            raise RuntimeFailure("the scheduler did not handle the request in time")
+        time.sleep(0.05)
+
+
+def _static_check(local: LocalClient) -> AccioClient:
+    """mypy proves here that the local client implements the contract."""
+    return local
+
+
+__all__ = ["LocalClient"]
