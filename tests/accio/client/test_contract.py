@@ -4,6 +4,7 @@ wide ``results()`` table included), same errors."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -146,8 +147,8 @@ def test_run_id_prefixes_include_children(client: AccioClient, home: Home) -> No
     assert client.resolve_run_id(child) == child
     assert client.resolve_run_id(child[:16]) == child
     ids = sorted([home.sweep, *home.children])
-    first = next(a for a, b in zip(ids, ids[1:], strict=False) if a[0] == b[0])[0]
-    shared = [i for i in ids + [home.single] if i.startswith(first)]
+    first = next(a for a, b in itertools.pairwise(ids) if a[0] == b[0])[0]
+    shared = [i for i in [*ids, home.single] if i.startswith(first)]
     assert client.run_ids_with_prefix(first, limit=50) == sorted(shared)
     with pytest.raises(UsageError, match="ambiguous") as info:
         client.resolve_run_id(first)
