@@ -1,13 +1,60 @@
-"""Why a node ran, or did not: the cache decision and the key component that changed."""
+"""Why a node ran, or did not: the cache decision and the key component that changed.
+
+The cache layer sits beside storage, not above it, so the node and cache entry it reads and the
+index it asks are described here structurally (:class:`ExplainedNode`, :class:`KeyEntry`,
+:class:`CacheIndex`); storage's records and every ``Storage`` backend fit them.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from accio.storage.base import Storage
-from accio.storage.records import CacheEntry, NodeRecord
+
+class ExplainedNode(Protocol):
+    """What ``explain_node`` reads of a node (storage's ``NodeRecord`` fits)."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def op(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def cache_key(self) -> str | None: ...
+    @property
+    def cache_source(self) -> str | None: ...
+
+
+class KeyEntry(Protocol):
+    """What is compared of a cache entry (storage's ``CacheEntry`` fits)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def op_version(self) -> str: ...
+    @property
+    def code_hash(self) -> str: ...
+    @property
+    def components(self) -> str: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def node(self) -> str: ...
+    @property
+    def created(self) -> float: ...
+
+
+class CacheIndex(Protocol):
+    """The two cache lookups ``explain_node`` makes (every ``Storage`` fits)."""
+
+    def lookup_cache(self, keys: Sequence[str]) -> Mapping[str, KeyEntry]: ...
+
+    def cache_entries_for_op(self, op: str, limit: int = 200) -> Sequence[KeyEntry]: ...
 
 
 @dataclass(frozen=True)
@@ -24,7 +71,7 @@ class NodeExplanation:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def differences(mine: CacheEntry, other: CacheEntry) -> list[str]:
+def differences(mine: KeyEntry, other: KeyEntry) -> list[str]:
     """Key components that differ, named as a user would: ``input epsilon``, ``version``..."""
     diffs: list[str] = []
     if mine.op_version != other.op_version:
@@ -42,9 +89,9 @@ def differences(mine: CacheEntry, other: CacheEntry) -> list[str]:
     return diffs
 
 
-def closest(mine: CacheEntry, candidates: list[CacheEntry]) -> tuple[CacheEntry | None, list[str]]:
+def closest(mine: KeyEntry, candidates: Sequence[KeyEntry]) -> tuple[KeyEntry | None, list[str]]:
     """The earlier execution of the same operator whose key differs in the fewest components."""
-    best: tuple[CacheEntry | None, list[str]] = (None, [])
+    best: tuple[KeyEntry | None, list[str]] = (None, [])
     for entry in candidates:  # newest first: ties keep the newest
         if entry.key == mine.key or entry.created > mine.created:
             continue
@@ -54,7 +101,7 @@ def closest(mine: CacheEntry, candidates: list[CacheEntry]) -> tuple[CacheEntry 
     return best
 
 
-def explain_node(storage: Storage, node: NodeRecord) -> NodeExplanation:
+def explain_node(storage: CacheIndex, node: ExplainedNode) -> NodeExplanation:
     """The cache decision for ``node``, against the closest earlier execution of its operator."""
     if node.state == "cached":
         return NodeExplanation(
