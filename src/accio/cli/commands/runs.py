@@ -14,7 +14,7 @@ import json
 import string
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from accio.cli import render as out
@@ -219,14 +219,7 @@ def resolve_run(client: Client, text: str) -> RunRecord:
 
 
 def _ids_with_prefix(client: Client, prefix: str) -> list[str]:
-    finder: Callable[..., Iterable[str]] | None = getattr(
-        client.runtime.storage, "run_ids_with_prefix", None
-    )
-    if finder is not None:
-        return list(finder(prefix, limit=2))
-    # Until storage can search ids: top-level runs only (what listings show).
-    runs = client.runs(RunsFilter(limit=1_000_000))
-    return [r.id for r in runs if r.id.startswith(prefix)][:2]
+    return client.run_ids_with_prefix(prefix, limit=2)
 
 
 def render_typed(typed: Any) -> str:
@@ -316,7 +309,7 @@ def _child_counts(client: Client, parent_id: str) -> dict[str, int]:
 
 
 def _node_counts(client: Client, run_id: str) -> dict[str, int]:
-    return dict(client.runtime.storage.node_state_counts([run_id]).get(run_id, {}))
+    return client.node_counts(run_id)
 
 
 # -- submit ----------------------------------------------------------------------------------

@@ -100,11 +100,8 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def get_workflows(args: argparse.Namespace) -> int:
     client = open_client(operators=False)
-    records = client.runtime.storage.list_workflows(
-        owner=args.owner,
-        text=args.text,
-        limit=2**31 - 1,
-        include_inactive=args.all,
+    records = client.workflows(
+        owner=args.owner, text=args.text, limit=2**31 - 1, include_inactive=args.all
     )
     shown = records[args.offset : args.offset + args.limit]
     if args.json:
@@ -166,7 +163,7 @@ def workflow_json(record: WorkflowRecord) -> dict[str, Any]:
 def describe_workflow(args: argparse.Namespace) -> int:
     client = open_client()
     workflow = client.workflow(args.id)
-    record = client.runtime.storage.get_workflow(workflow.id, workflow.version)
+    record = client.workflow_record(f"{workflow.id}:{workflow.version}")
     params: list[dict[str, Any]] = [
         {
             "name": p.name,
