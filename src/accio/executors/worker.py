@@ -3,6 +3,11 @@
 This is the only code that calls operator implementations. It returns a :class:`TaskResult` and
 never raises for operator failures: an exception becomes a ``failed`` result whose stack trace is
 trimmed to the operator's own frames.
+
+Dataset inputs are read through the artifact store, which checks every byte against its digest.
+A damaged or missing input fails the node (not the worker) with ``error["reason"] ==
+"corrupt_input"`` and the ``digest``, so the scheduler can tell it from an operator bug: the
+producer of that digest, not this node, has to run again.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from accio.cache.artifacts import LocalArtifactStore
-from accio.errors import ValueParseError
+from accio.cache.artifacts import CorruptArtifact, LocalArtifactStore
+from accio.errors import NotFoundError, ValueParseError
 from accio.executors.base import NodeTask, TaskResult
 from accio.ops.api import OperatorSpec
 from accio.ops.context import OperatorContext
@@ -101,6 +106,16 @@ def execute_task(
         finally:
             ctx.cleanup()
         outputs, artifacts = _store_outputs(spec, raw, store)
+    except CorruptInput as exc:
+        return TaskResult(
+            task.task_id,
+            "failed",
+            logs=tuple(logs),
+            error=exc.describe(),
+            started=started,
+            finished=time.time(),
+            cpu_seconds=time.process_time() - cpu0,
+        )
     except Exception as exc:
         return TaskResult(
             task.task_id,
@@ -123,6 +138,30 @@ def execute_task(
     )
 
 
+class CorruptInput(CorruptArtifact):
+    """A dataset input is damaged (quarantined by the store) or missing: the node cannot run."""
+
+    def __init__(self, port: str, digest: str, reason: str) -> None:
+        self.port = port
+        super().__init__(digest, reason)
+        self.args = (
+            f"input {port!r}: artifact {digest} is {reason}; it was quarantined and its cache "
+            "entry is dropped: re-submitting the run re-executes the node that produced it",
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """The ``error`` of the failed node: no stack trace, the producer is at fault."""
+        return {
+            "classifier": "CorruptInput",
+            "message": str(self),
+            "stacktrace": "",
+            "causes": [],
+            "reason": "corrupt_input",
+            "digest": self.digest,
+            "port": self.port,
+        }
+
+
 def _stage_inputs(
     spec: OperatorSpec, given: dict[str, Any], store: LocalArtifactStore
 ) -> dict[str, Any]:
@@ -131,7 +170,12 @@ def _stage_inputs(
         if port.name in given:
             typed = given[port.name]
             value = from_canonical(port.dtype, typed["value"])
-            inputs[port.name] = _load_datasets(port.dtype, value, store)
+            try:
+                inputs[port.name] = _load_datasets(port.dtype, value, store)
+            except CorruptArtifact as exc:
+                raise CorruptInput(port.name, exc.digest, f"corrupt ({exc.reason})") from None
+            except NotFoundError:
+                raise CorruptInput(port.name, value.ref, "missing from the store") from None
         elif port.has_default:
             inputs[port.name] = port.default
         elif port.optional:
