@@ -11,7 +11,7 @@ batched statements, not 10^4 round trips.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Self
 
@@ -26,6 +26,7 @@ from accio.storage.records import (
     RunsFilter,
     RunState,
     WorkflowRecord,
+    dataset_digests,
 )
 
 #: ``(run id, state, started, completed, progress)`` as taken by :meth:`Storage.set_run_states`.
@@ -207,6 +208,29 @@ class Storage(ABC):
     @abstractmethod
     def delete_cache_entries(self, keys: Sequence[str]) -> int:
         """Forget cache entries (their artifacts become collectable); returns how many."""
+
+    @abstractmethod
+    def cache_keys_with_digests(self, digests: Sequence[str]) -> list[str]:
+        """Keys of the cache entries whose outputs refer to any of ``digests`` (repair)."""
+
+    #: Set by the runtime (:func:`accio.cache.verify.guard_cache_hits`): the digests, among
+    #: those given, whose artifacts may be reused unread. A hit referring to another one is a
+    #: miss and its entry is dropped, so the producer runs again.
+    artifact_guard: Callable[[set[str]], set[str]] | None = None
+
+    def _guarded(self, found: dict[str, CacheEntry]) -> dict[str, CacheEntry]:
+        """``found`` without (and forgetting) entries whose artifacts the guard rejects."""
+        guard = self.artifact_guard
+        if guard is None or not found:
+            return found
+        needs = {key: dataset_digests(e.outputs) for key, e in found.items()}
+        digests = set().union(*needs.values())
+        bad = digests - guard(digests) if digests else set()
+        if not bad:
+            return found
+        stale = [key for key, used in needs.items() if used & bad]
+        self.delete_cache_entries(stale)
+        return {key: e for key, e in found.items() if key not in stale}
 
     # -- artifacts ------------------------------------------------------------------------
 

@@ -332,7 +332,8 @@ class MemoryStorage(Storage):
 
     def lookup_cache(self, keys: Sequence[str]) -> dict[str, CacheEntry]:
         with self._lock:
-            return {k: self._cache[k] for k in keys if k in self._cache}
+            found = {k: self._cache[k] for k in keys if k in self._cache}
+        return self._guarded(found)
 
     def record_cache(self, entries: Sequence[CacheEntry]) -> None:
         with self._lock:
@@ -353,6 +354,11 @@ class MemoryStorage(Storage):
             producers = {(e.run_id, e.node) for e in gone}
             self._refs = {r for r in self._refs if not (r[0] == "cache" and r[1:3] in producers)}
             return len(gone)
+
+    def cache_keys_with_digests(self, digests: Sequence[str]) -> list[str]:
+        wanted = set(digests)
+        with self._lock:
+            return sorted(k for k, e in self._cache.items() if dataset_digests(e.outputs) & wanted)
 
     # -- artifacts ------------------------------------------------------------------------
 

@@ -155,7 +155,7 @@ class SqlBase(Storage):
                 query = sa.select(db.cache_entries).where(db.cache_entries.c.key.in_(part))
                 for row in conn.execute(query):
                     found[row.key] = CacheEntry(*row)
-        return found
+        return self._guarded(found)
 
     def record_cache(self, entries: Sequence[CacheEntry]) -> None:
         if not entries:
@@ -203,6 +203,26 @@ class SqlBase(Storage):
                 conn.execute(cache.delete().where(cache.c.key.in_(part)))
                 deleted += len(producers)
         return deleted
+
+    def cache_keys_with_digests(self, digests: Sequence[str]) -> list[str]:
+        cache, refs = db.cache_entries, db.artifact_refs
+        keys: set[str] = set()
+        with self._read() as conn:
+            for part in chunks(list(dict.fromkeys(digests))):
+                query = (
+                    sa.select(cache.c.key)
+                    .join(
+                        refs,
+                        sa.and_(
+                            refs.c.kind == "cache",
+                            refs.c.run_id == cache.c.run_id,
+                            refs.c.node == cache.c.node,
+                        ),
+                    )
+                    .where(refs.c.digest.in_(part))
+                )
+                keys.update(conn.execute(query).scalars())
+        return sorted(keys)
 
     # -- artifacts ------------------------------------------------------------------------
 
