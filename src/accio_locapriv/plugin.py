@@ -5,12 +5,13 @@ from __future__ import annotations
 
 def operators() -> list[type]:
     """Operator classes of the location-privacy library, by module."""
-    from accio_locapriv import mechanisms, metrics, pois, sources, transforms
+    from accio_locapriv import baselines, mechanisms, metrics, pois, sources, transforms
 
     return [
         *sources.OPERATORS,
         *transforms.OPERATORS,
         *pois.OPERATORS,
         *mechanisms.OPERATORS,
+        *baselines.OPERATORS,
         *metrics.OPERATORS,
     ]

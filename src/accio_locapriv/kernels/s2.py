@@ -25,10 +25,13 @@ import numpy as np
 __all__ = [
     "MAX_LEVEL",
     "PARALLEL_MIN",
+    "cell_centers",
     "cell_id_level",
     "cell_ids",
     "default_threads",
     "lookup_pos",
+    "parent_ids",
+    "snap_to_cells",
 ]
 
 #: Deepest S2 level (leaf cells, about 1 cm).
@@ -254,3 +257,116 @@ def cell_id_level(cell_id: np.ndarray) -> np.ndarray:
     low = ids & (~ids + np.uint64(1))  # lowest set bit
     trailing = np.log2(low.astype(np.float64)).astype(np.int64)
     return MAX_LEVEL - trailing // 2
+
+
+def _build_lookup_ij(table: np.ndarray) -> np.ndarray:
+    """Inverse of the position table: ``(pos << 2) | orientation -> (ij << 2) | orientation``."""
+    inverse = np.zeros_like(table)
+    for index in range(len(table)):
+        value = int(table[index])
+        base = index & 3
+        inverse[((value >> 2) << 2) | base] = ((index >> 2) << 2) | (value & 3)
+    return inverse
+
+
+_LOOKUP_IJ = _build_lookup_ij(_LOOKUP_POS)
+_MAX_SI_TI = float(1 << 31)
+
+
+@nb.njit(cache=True, inline="always")
+def _st_to_uv(s: float) -> float:
+    # Inverse of the quadratic projection (s2coords.h, C++ definition of st).
+    if s >= 0.5:
+        return (1.0 / 3.0) * (4.0 * s * s - 1.0)
+    return (1.0 / 3.0) * (1.0 - 4.0 * (1.0 - s) * (1.0 - s))
+
+
+@nb.njit(cache=True, error_model="numpy", nogil=True)
+def _cell_centers(
+    ids: np.ndarray, table: np.ndarray, out_lat: np.ndarray, out_lng: np.ndarray
+) -> None:
+    rad = 180.0 / math.pi
+    for k in range(ids.shape[0]):
+        cid = ids[k]
+        face = np.int64(cid >> np.uint64(61))
+        bits = face & 1
+        i = np.int64(0)
+        j = np.int64(0)
+        for step in range(5):  # 30 levels, 6 per table step, from the top
+            shift = 24 - 6 * step
+            pos = np.int64((cid >> np.uint64(2 * shift + 1)) & np.uint64(4095))
+            v = np.int64(table[(pos << 2) | bits])
+            i |= ((v >> 8) & 63) << shift
+            j |= ((v >> 2) & 63) << shift
+            bits = v & 3
+        # Level from the trailing 1 bit; the decoded leaf lies inside the cell, whose lower
+        # corner is found by clearing the low bits, and whose centre is half a cell further.
+        low = cid & (~cid + np.uint64(1))
+        trailing = 0
+        while (low >> np.uint64(trailing)) > np.uint64(1):
+            trailing += 1
+        size = np.int64(1) << np.int64(trailing // 2)
+        i = i & ~(size - 1)
+        j = j & ~(size - 1)
+        u = _st_to_uv((2 * i + size) / _MAX_SI_TI)
+        v2 = _st_to_uv((2 * j + size) / _MAX_SI_TI)
+        if face == 0:
+            x, y, z = 1.0, u, v2
+        elif face == 1:
+            x, y, z = -u, 1.0, v2
+        elif face == 2:
+            x, y, z = -u, -v2, 1.0
+        elif face == 3:
+            x, y, z = -1.0, -v2, -u
+        elif face == 4:
+            x, y, z = v2, -1.0, -u
+        else:
+            x, y, z = v2, u, -1.0
+        out_lat[k] = math.atan2(z, math.sqrt(x * x + y * y)) * rad
+        out_lng[k] = math.atan2(y, x) * rad
+
+
+def cell_centers(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of S2 cells, in degrees.
+
+    Parameters
+    ----------
+    ids : numpy.ndarray
+        Valid S2 cell ids (``uint64``) at any levels.
+
+    Returns
+    -------
+    (lat, lng) : tuple of numpy.ndarray
+        The centre of every cell, as ``s2cell.cell_id_to_lat_lon`` gives it (to the last bits:
+        the centre is computed from the cell's lower corner plus half its size, S2's
+        ``GetCenterSiTi``, rather than from a decoded leaf).
+
+    References
+    ----------
+    S2 Geometry library, ``S2CellId::ToFaceIJOrientation``, ``GetCenterSiTi`` and
+    ``S2::FaceUVtoXYZ`` (s2coords.h).
+    """
+    arr = _writable(ids, np.uint64)
+    lat = np.empty(arr.shape[0])
+    lng = np.empty(arr.shape[0])
+    _cell_centers(arr, _LOOKUP_IJ, lat, lng)
+    return lat, lng
+
+
+def parent_ids(ids: np.ndarray, level: int) -> np.ndarray:
+    """Ancestors at ``level`` of S2 cell ids at ``level`` or deeper (``uint64``)."""
+    if isinstance(level, bool) or int(level) != level or not 0 <= level <= MAX_LEVEL:
+        raise ValueError(f"S2 level must be an integer in 0..{MAX_LEVEL}, got {level!r}")
+    lsb = np.uint64(1) << np.uint64(2 * (MAX_LEVEL - int(level)))
+    arr = np.asarray(ids, dtype=np.uint64)
+    return (arr & ~(lsb + lsb - np.uint64(1))) | lsb
+
+
+def snap_to_cells(
+    lat: np.ndarray, lng: np.ndarray, level: int, *, threads: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every point moved to the centre of its S2 cell at ``level`` (degrees in and out).
+
+    Snapping is idempotent: a centre lies in its own cell, so snapping it again returns it.
+    """
+    return cell_centers(cell_ids(lat, lng, level, threads=threads))

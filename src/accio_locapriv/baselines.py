@@ -1,0 +1,586 @@
+"""Baseline and modern location-privacy mechanisms beyond the original Accio (locapriv.md §2.7).
+
+* :class:`UniformNoise`, :class:`GaussianNoise`: per-event noise, uniform in a disc or Gaussian
+  per axis (Krumm, Pervasive 2007, "noise" baselines);
+* :class:`S2Cloaking`: snapping to the centre of the S2 cell at a level (rounding / spatial
+  cloaking baselines);
+* :class:`KAnonymityCloaking`: every event generalised to the smallest S2 cell holding at least
+  ``k`` distinct users in its time window, or suppressed (Gruteser & Grunwald, MobiSys 2003);
+* :class:`GeoIndRemapping`: geo-indistinguishability followed by Bayesian remapping with a prior
+  from the training data's heat map (Chatzikokolakis, ElSalamouny, Palamidessi, PETS 2017);
+* :class:`AdaptiveGeoInd` (Al-Dhubhani & Cazalas, Wireless Networks 2018) and
+  :class:`ClusteringGeoInd` (Cunha, Mendes, Vilela, ICCCS 2019).
+
+Randomised mechanisms are unstable operators keyed per trace: trace ``t`` draws from a SplitMix64
+stream seeded by ``ctx.trace_seed(t)``, so its output depends only on the node seed, its id and
+its own events (not on the other traces, their order, threads or processes).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from numba import njit
+
+from accio.ops.api import Port, operator
+from accio_locapriv.arrow import TraceArrays, take_rows, to_arrays
+from accio_locapriv.kernels.geo import from_local, to_local
+from accio_locapriv.kernels.laplace import apply_noise_seeded
+from accio_locapriv.kernels.noise import adaptive_geoind, clustering_geoind, seeded_noise
+from accio_locapriv.kernels.s2 import MAX_LEVEL, cell_centers, cell_ids, parent_ids
+from accio_locapriv.pois import meters, millis
+from accio_locapriv.schema import OperatorInputError, validate_traces
+
+__all__ = [
+    "OPERATORS",
+    "AdaptiveGeoInd",
+    "ClusteringGeoInd",
+    "GaussianNoise",
+    "GeoIndRemapping",
+    "KAnonymityCloaking",
+    "PriorGrid",
+    "S2Cloaking",
+    "UniformNoise",
+    "bayesian_remap",
+    "k_anonymity_cloak",
+    "trace_seeds",
+]
+
+_RES: dict[str, Any] = {"category": "lppm", "cpus": 1, "memory": "2G", "version": "1"}
+_MODE_HELP = "Plane of the noise: local ground metres, or the original's Mercator plane."
+
+
+def trace_seeds(arrays: TraceArrays, ctx: Any) -> np.ndarray:
+    """One 64-bit seed per trace, ``ctx.trace_seed(id)`` (uint64)."""
+    return np.fromiter(
+        (ctx.trace_seed(t) for t in arrays.ids.tolist()), dtype=np.uint64, count=arrays.n_traces
+    )
+
+
+def _user_index(arrays: TraceArrays) -> np.ndarray:
+    """User number of every event (users are the part of trace ids before the first '-')."""
+    users = [str(t).split("-", 1)[0] for t in arrays.ids.tolist()]
+    if not users:
+        return np.zeros(0, dtype=np.int64)
+    _, inverse = np.unique(np.asarray(users, dtype=object), return_inverse=True)
+    return np.repeat(inverse.astype(np.int64), arrays.lengths)
+
+
+def _noise_operator_run(inputs: dict[str, Any], ctx: Any, law: str, scale: float) -> pa.Table:
+    table = validate_traces(inputs["data"])
+    arrays = to_arrays(table, validate=False)
+    lat, lng = seeded_noise(
+        arrays.lat,
+        arrays.lng,
+        arrays.offsets,
+        trace_seeds(arrays, ctx),
+        law,
+        scale,
+        mercator=(inputs.get("mode") or "local") == "mercator",
+    )
+    return take_rows(table, None, lat=lat, lng=lng)
+
+
+@operator(
+    help="Move every event to a uniformly random point of a disc around it.",
+    unstable=True,
+    **_RES,
+)
+class UniformNoise:
+    """Uniform noise in a disc of radius ``radius`` (mean displacement ``2·radius/3``).
+
+    Reference: J. Krumm, "Inference attacks on location tracks", Pervasive 2007.
+    """
+
+    class Inputs:
+        radius = Port("distance", min=0, min_exclusive=True, help="Radius of the disc.")
+        mode = Port("string", default="local", choices=("local", "mercator"), help=_MODE_HELP)
+        data = Port("dataset", help="Traces to protect.")
+
+    class Outputs:
+        data = Port("dataset", help="Noisy traces.")
+
+    def run(self, inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        return {"data": _noise_operator_run(inputs, ctx, "disc", meters(inputs["radius"]))}
+
+
+@operator(
+    help="Add isotropic Gaussian noise N(0, sigma²) per axis to every event.",
+    unstable=True,
+    **_RES,
+)
+class GaussianNoise:
+    """Gaussian noise, standard deviation ``sigma`` metres per axis (Rayleigh radius, mean
+    ``sigma·√(π/2)``).
+
+    Reference: J. Krumm, "Inference attacks on location tracks", Pervasive 2007.
+    """
+
+    class Inputs:
+        sigma = Port("distance", min=0, min_exclusive=True, help="Standard deviation per axis.")
+        mode = Port("string", default="local", choices=("local", "mercator"), help=_MODE_HELP)
+        data = Port("dataset", help="Traces to protect.")
+
+    class Outputs:
+        data = Port("dataset", help="Noisy traces.")
+
+    def run(self, inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        return {"data": _noise_operator_run(inputs, ctx, "gaussian", meters(inputs["sigma"]))}
+
+
+@operator(help="Snap every event to the centre of its S2 cell at a level.", **_RES)
+class S2Cloaking:
+    """Grid snapping on the S2 hierarchy: each event becomes the centre of its cell at ``level``
+    (level 15 ≈ 281 m, 12 ≈ 2.25 km). Deterministic and idempotent.
+
+    Reference: J. Krumm, Pervasive 2007 (rounding); S2 Geometry (cell hierarchy).
+    """
+
+    class Inputs:
+        level = Port("integer", default=15, min=0, max=MAX_LEVEL, help="S2 level of the cells.")
+        data = Port("dataset", help="Traces to protect.")
+
+    class Outputs:
+        data = Port("dataset", help="Snapped traces.")
+
+    def run(self, inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        table = validate_traces(inputs["data"])
+        arrays = to_arrays(table, validate=False)
+        lat, lng = cell_centers(cell_ids(arrays.lat, arrays.lng, int(inputs.get("level", 15))))
+        return {"data": take_rows(table, None, lat=lat, lng=lng)}
+
+
+def _distinct_user_counts(window: np.ndarray, cell: np.ndarray, user: np.ndarray) -> np.ndarray:
+    """For every event: distinct users with an event in the same (window, cell)."""
+    keys = np.empty(len(cell), dtype=[("w", "<i8"), ("c", "<u8")])
+    keys["w"] = window
+    keys["c"] = cell
+    _, group = np.unique(keys, return_inverse=True)
+    group = group.reshape(-1).astype(np.int64)
+    n_users = int(user.max()) + 1 if len(user) else 1
+    pairs = np.unique(group * n_users + user)
+    counts = np.bincount(pairs // n_users, minlength=int(group.max()) + 1 if len(group) else 0)
+    return counts[group]
+
+
+def k_anonymity_cloak(
+    arrays: TraceArrays,
+    k: int,
+    window_ms: int,
+    min_level: int,
+    max_level: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The S2 cell each event is generalised to, and its level (-1: suppressed).
+
+    An event at time ``t`` in window ``⌊t / window_ms⌋`` is generalised to its smallest S2
+    ancestor cell, from ``max_level`` up to ``min_level``, that holds events of at least ``k``
+    distinct users (the event's own user included) in the same window; if none does, it is
+    suppressed.
+
+    Returns
+    -------
+    (cells, levels) : tuple of numpy.ndarray
+        ``uint64`` cell ids (0 where suppressed) and int64 levels (-1 where suppressed).
+    """
+    if k < 1 or window_ms <= 0 or not 0 <= min_level <= max_level <= MAX_LEVEL:
+        raise OperatorInputError(
+            f"k-anonymity needs k >= 1, a positive window and 0 <= minLevel <= maxLevel <= 30 "
+            f"(got k={k}, window={window_ms} ms, levels {min_level}..{max_level})"
+        )
+    n = arrays.n_events
+    user = _user_index(arrays)
+    window = arrays.time // int(window_ms)
+    leaf = cell_ids(arrays.lat, arrays.lng, max_level)
+    cells = np.zeros(n, dtype=np.uint64)
+    levels = np.full(n, -1, dtype=np.int64)
+    todo = np.ones(n, dtype=bool)
+    for level in range(max_level, min_level - 1, -1):
+        if not todo.any():
+            break
+        parent = parent_ids(leaf, level)
+        ok = todo & (_distinct_user_counts(window, parent, user) >= k)
+        cells[ok] = parent[ok]
+        levels[ok] = level
+        todo &= ~ok
+    return cells, levels
+
+
+@operator(
+    help="Generalise every event to the smallest S2 cell holding k users in its time window.",
+    description=(
+        "Spatial k-anonymity cloaking: each event becomes the centre of its smallest S2 ancestor "
+        "cell (from maxLevel up to minLevel) that holds events of at least k distinct users "
+        "(the part of the trace id before the first '-') in the same time window of length "
+        "`window` (windows aligned on the epoch); events with no such cell are suppressed and "
+        "counted. With coarsenTime, timestamps become the start of their window."
+    ),
+    **_RES,
+)
+class KAnonymityCloaking:
+    """k-anonymous spatial cloaking on S2 cells (Gruteser & Grunwald, "Anonymous usage of
+    location-based services through spatial and temporal cloaking", MobiSys 2003)."""
+
+    class Inputs:
+        k = Port("integer", default=5, min=1, help="Distinct users every released cell holds.")
+        window = Port("duration", default="1.hours", min=0, min_exclusive=True, help="Window.")
+        minLevel = Port("integer", default=8, min=0, max=MAX_LEVEL, help="Coarsest S2 level.")
+        maxLevel = Port("integer", default=18, min=0, max=MAX_LEVEL, help="Finest S2 level.")
+        coarsenTime = Port("boolean", default=False, help="Release window starts as times.")
+        data = Port("dataset", help="Traces to protect.")
+
+    class Outputs:
+        data = Port("dataset", help="Cloaked traces (suppressed events removed).")
+        suppressed = Port("long", help="Events suppressed.")
+        suppressedRate = Port("double", help="Share of events suppressed (0 for no events).")
+        meanLevel = Port("double", help="Mean S2 level of the released events (0 if none).")
+
+    def run(self, inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        table = validate_traces(inputs["data"])
+        arrays = to_arrays(table, validate=False)
+        window_ms = millis(inputs.get("window", 3_600_000))
+        cells, levels = k_anonymity_cloak(
+            arrays,
+            int(inputs.get("k", 5)),
+            window_ms,
+            int(inputs.get("minLevel", 8)),
+            int(inputs.get("maxLevel", 18)),
+        )
+        keep = np.flatnonzero(levels >= 0)
+        lat, lng = cell_centers(cells[keep])
+        time_ms = None
+        if inputs.get("coarsenTime"):
+            time_ms = arrays.time[keep] // window_ms * window_ms
+        out = take_rows(table, keep, lat=lat, lng=lng, time_ms=time_ms)
+        n = arrays.n_events
+        return {
+            "data": out,
+            "suppressed": int(n - len(keep)),
+            "suppressedRate": float((n - len(keep)) / n) if n else 0.0,
+            "meanLevel": float(levels[keep].mean()) if len(keep) else 0.0,
+        }
+
+
+class PriorGrid:
+    """A prior on a square grid of a local plane: the normalised event counts of a dataset.
+
+    Attributes
+    ----------
+    lat0, lng0 : float
+        Origin of the equirectangular plane (the mean position of the events), degrees.
+    cell : float
+        Cell side, metres.
+    x, y : numpy.ndarray
+        Centres of the non-empty cells, metres east/north of the origin.
+    prior : numpy.ndarray
+        Their probabilities (sum 1).
+    """
+
+    def __init__(self, lat: np.ndarray, lng: np.ndarray, cell: float) -> None:
+        if not len(lat):
+            raise OperatorInputError("the prior (train) dataset has no events")
+        if not cell > 0:
+            raise OperatorInputError(f"cellSize must be positive, got {cell} m")
+        self.lat0 = float(np.mean(lat))
+        self.lng0 = float(np.mean(lng))
+        self.cell = float(cell)
+        x, y = to_local(lat, lng, self.lat0, self.lng0)
+        ix = np.floor(np.asarray(x) / cell).astype(np.int64)
+        iy = np.floor(np.asarray(y) / cell).astype(np.int64)
+        cells, counts = np.unique(np.stack([ix, iy], axis=1), axis=0, return_counts=True)
+        self.x = (cells[:, 0] + 0.5) * cell
+        self.y = (cells[:, 1] + 0.5) * cell
+        self.prior = counts / counts.sum()
+
+    @classmethod
+    def from_points(cls, x: np.ndarray, y: np.ndarray, prior: np.ndarray) -> PriorGrid:
+        """A prior given directly as planar support points and probabilities (tests)."""
+        grid = cls.__new__(cls)
+        grid.lat0, grid.lng0, grid.cell = 0.0, 0.0, 0.0
+        grid.x = np.asarray(x, dtype=np.float64)
+        grid.y = np.asarray(y, dtype=np.float64)
+        p = np.asarray(prior, dtype=np.float64)
+        grid.prior = p / p.sum()
+        return grid
+
+
+@njit(cache=True, nogil=True)
+def _remap_kernel(
+    zx: np.ndarray,
+    zy: np.ndarray,
+    cx: np.ndarray,
+    cy: np.ndarray,
+    logp: np.ndarray,
+    epsilon: float,
+    squared: bool,
+    out_x: np.ndarray,
+    out_y: np.ndarray,
+) -> None:
+    m = cx.shape[0]
+    w = np.empty(m)
+    idx = np.empty(m, dtype=np.int64)
+    for i in range(zx.shape[0]):
+        best = -np.inf
+        for k in range(m):
+            w[k] = logp[k] - epsilon * math.hypot(cx[k] - zx[i], cy[k] - zy[i])
+            best = max(best, w[k])
+        # Posterior sigma(x | z) ∝ pi(x)·exp(-eps·d(x, z)); terms below e^-40 of the largest
+        # cannot move the optimum by more than ~1e-17 of the loss and are dropped.
+        s = 0.0
+        mx = 0.0
+        my = 0.0
+        n = 0
+        for k in range(m):
+            if w[k] >= best - 40.0:
+                w[k] = math.exp(w[k] - best)
+                s += w[k]
+                mx += w[k] * cx[k]
+                my += w[k] * cy[k]
+                idx[n] = k
+                n += 1
+        mx /= s
+        my /= s
+        if squared:  # the posterior mean minimises the expected squared distance
+            out_x[i] = mx
+            out_y[i] = my
+            continue
+        # Euclidean loss: the posterior's weighted geometric median (Weiszfeld iterations from
+        # the posterior mean), then the best of {median, mean, z} by expected loss.
+        gx = mx
+        gy = my
+        for _ in range(100):
+            nx = 0.0
+            ny = 0.0
+            den = 0.0
+            for a in range(n):
+                k = idx[a]
+                d = math.hypot(cx[k] - gx, cy[k] - gy)
+                if d < 1e-9:
+                    d = 1e-9
+                nx += w[k] * cx[k] / d
+                ny += w[k] * cy[k] / d
+                den += w[k] / d
+            nx /= den
+            ny /= den
+            moved = math.hypot(nx - gx, ny - gy)
+            gx = nx
+            gy = ny
+            if moved < 1e-6:
+                break
+        cand_x = (gx, mx, zx[i])
+        cand_y = (gy, my, zy[i])
+        best_loss = np.inf
+        for c in range(3):
+            loss = 0.0
+            for a in range(n):
+                k = idx[a]
+                loss += w[k] * math.hypot(cx[k] - cand_x[c], cy[k] - cand_y[c])
+            if loss < best_loss:
+                best_loss = loss
+                out_x[i] = cand_x[c]
+                out_y[i] = cand_y[c]
+
+
+def bayesian_remap(
+    zx: np.ndarray, zy: np.ndarray, grid: PriorGrid, epsilon: float, loss: str = "euclidean"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bayesian remapping of planar Laplace outputs (Chatzikokolakis, ElSalamouny, Palamidessi,
+    "Efficient utility improvement for location privacy", PETS 2017).
+
+    Given a reported point ``z`` of an ε-geo-indistinguishable mechanism and the prior ``π`` of
+    ``grid``, the posterior is ``σ(x | z) ∝ π(x)·exp(−ε·d(x, z))`` and the remapped point is the
+    ``z'`` minimising the expected loss ``Σ_x σ(x | z)·L(x, z')``: the posterior mean for the
+    squared Euclidean loss, the weighted geometric median (Weiszfeld, never worse than the mean
+    or ``z`` itself) for the Euclidean loss. Remapping is post-processing: ε is unchanged.
+
+    Parameters
+    ----------
+    zx, zy : numpy.ndarray
+        Reported points, metres in the grid's plane.
+    grid : PriorGrid
+        Support points and prior.
+    epsilon : float
+        The mechanism's privacy parameter, per metre.
+    loss : {"euclidean", "squared"}
+        Utility loss to minimise.
+    """
+    if loss not in ("euclidean", "squared"):
+        raise ValueError(f"unknown loss {loss!r}: expected 'euclidean' or 'squared'")
+    zx = np.ascontiguousarray(zx, dtype=np.float64)
+    zy = np.ascontiguousarray(zy, dtype=np.float64)
+    out_x = np.empty(len(zx))
+    out_y = np.empty(len(zx))
+    with np.errstate(divide="ignore"):
+        logp = np.log(grid.prior)
+    _remap_kernel(
+        zx,
+        zy,
+        np.ascontiguousarray(grid.x, dtype=np.float64),
+        np.ascontiguousarray(grid.y, dtype=np.float64),
+        logp,
+        float(epsilon),
+        loss == "squared",
+        out_x,
+        out_y,
+    )
+    return out_x, out_y
+
+
+@operator(
+    help="Geo-indistinguishability, then Bayesian remapping with a prior from training data.",
+    description=(
+        "Each event gets planar Laplace noise of parameter epsilon (as GeoIndistinguishability, "
+        "on the ground); the noisy point is then replaced by the point that minimises the "
+        "expected distance to the true location under the posterior built from a prior: the "
+        "event frequencies of `train` on a grid of `cellSize` cells (a local plane around the "
+        "train data's mean position). Remapping is post-processing, so the guarantee stays "
+        "epsilon-geo-indistinguishability, with a lower expected loss."
+    ),
+    unstable=True,
+    **_RES,
+)
+class GeoIndRemapping:
+    """Geo-I with optimal Bayesian remapping (Chatzikokolakis et al., PETS 2017)."""
+
+    class Inputs:
+        epsilon = Port(
+            "double", default=0.001, min=0, min_exclusive=True, help="Privacy parameter per metre."
+        )
+        cellSize = Port(
+            "distance", default="200.meters", min=0, min_exclusive=True, help="Prior grid cell."
+        )
+        loss = Port(
+            "string",
+            default="euclidean",
+            choices=("euclidean", "squared"),
+            help="Utility loss the remapping minimises.",
+        )
+        train = Port("dataset", help="Traces whose heat map is the prior (the attacker's).")
+        data = Port("dataset", help="Traces to protect.")
+
+    class Outputs:
+        data = Port("dataset", help="Noisy, remapped traces.")
+
+    def run(self, inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        epsilon = float(inputs.get("epsilon", 0.001))
+        train = to_arrays(validate_traces(inputs["train"]), validate=False)
+        grid = PriorGrid(train.lat, train.lng, meters(inputs.get("cellSize", 200.0)))
+        table = validate_traces(inputs["data"])
+        arrays = to_arrays(table, validate=False)
+        lat, lng = apply_noise_seeded(
+            arrays.lat, arrays.lng, arrays.offsets, trace_seeds(arrays, ctx), epsilon
+        )
+        zx, zy = to_local(lat, lng, grid.lat0, grid.lng0)
+        rx, ry = bayesian_remap(zx, zy, grid, epsilon, inputs.get("loss") or "euclidean")
+        lat, lng = from_local(rx, ry, grid.lat0, grid.lng0)
+        return {"data": take_rows(table, None, lat=np.asarray(lat), lng=np.asarray(lng))}
+
+
+@operator(
+    help="Geo-indistinguishability whose budget adapts to how predictable each event is.",
+    description=(
+        "For each event the last `window` released points of its trace predict its position "
+        "(linear regression on time). A prediction error below delta1 (default 0.96/epsilon) "
+        "spends alpha·epsilon (more noise), above delta2 (default 2.7/epsilon) beta·epsilon "
+        "(less noise), otherwise epsilon."
+    ),
+    unstable=True,
+    **_RES,
+)
+class AdaptiveGeoInd:
+    """Adaptive geo-indistinguishability (Al-Dhubhani & Cazalas, Wireless Networks 24(8), 2018);
+    defaults alpha = 0.1, beta = 5, delta1 = 0.96/ε, delta2 = 2.7/ε as in privkit."""
+
+    class Inputs:
+        epsilon = Port(
+            "double", default=0.001, min=0, min_exclusive=True, help="Base privacy per metre."
+        )
+        window = Port("integer", default=3, min=2, help="Released points used to predict.")
+        alpha = Port(
+            "double", default=0.1, min=0, min_exclusive=True, help="Factor if predictable."
+        )
+        beta = Port("double", default=5.0, min=0, min_exclusive=True, help="Factor if not.")
+        delta1 = Port("distance", optional=True, min=0, help="Error threshold (0.96/epsilon).")
+        delta2 = Port("distance", optional=True, min=0, help="Error threshold (2.7/epsilon).")
+        data = Port("dataset", help="Traces to protect.")
+
+    class Outputs:
+        data = Port("dataset", help="Noisy traces.")
+        meanEpsilon = Port("double", help="Mean privacy parameter spent per event (0 if none).")
+
+    def run(self, inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        table = validate_traces(inputs["data"])
+        arrays = to_arrays(table, validate=False)
+        d1, d2 = inputs.get("delta1"), inputs.get("delta2")
+        lat, lng, eps = adaptive_geoind(
+            arrays.lat,
+            arrays.lng,
+            arrays.time,
+            arrays.offsets,
+            trace_seeds(arrays, ctx),
+            float(inputs.get("epsilon", 0.001)),
+            window=int(inputs.get("window", 3)),
+            alpha=float(inputs.get("alpha", 0.1)),
+            beta=float(inputs.get("beta", 5.0)),
+            delta1=None if d1 is None else meters(d1),
+            delta2=None if d2 is None else meters(d2),
+        )
+        return {
+            "data": take_rows(table, None, lat=lat, lng=lng),
+            "meanEpsilon": float(eps.mean()) if len(eps) else 0.0,
+        }
+
+
+@operator(
+    help="Geo-indistinguishability that reuses its last output while the user stays nearby.",
+    description=(
+        "Fresh planar Laplace noise is drawn for the first event of a trace and whenever an "
+        "event is farther than `radius` from the event that last drew noise; the events in "
+        "between repeat the last released point, so a stay costs epsilon once."
+    ),
+    unstable=True,
+    **_RES,
+)
+class ClusteringGeoInd:
+    """Clustering geo-indistinguishability (Cunha, Mendes, Vilela, ICCCS 2019)."""
+
+    class Inputs:
+        epsilon = Port(
+            "double", default=0.001, min=0, min_exclusive=True, help="Privacy parameter per metre."
+        )
+        radius = Port("distance", default="200.meters", min=0, help="Radius of a cluster.")
+        data = Port("dataset", help="Traces to protect.")
+
+    class Outputs:
+        data = Port("dataset", help="Noisy traces.")
+        freshRate = Port("double", help="Share of events that drew fresh noise (0 if none).")
+
+    def run(self, inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        table = validate_traces(inputs["data"])
+        arrays = to_arrays(table, validate=False)
+        lat, lng, fresh = clustering_geoind(
+            arrays.lat,
+            arrays.lng,
+            arrays.offsets,
+            trace_seeds(arrays, ctx),
+            float(inputs.get("epsilon", 0.001)),
+            meters(inputs.get("radius", 200.0)),
+        )
+        return {
+            "data": take_rows(table, None, lat=lat, lng=lng),
+            "freshRate": float(fresh.mean()) if len(fresh) else 0.0,
+        }
+
+
+OPERATORS: list[type] = [
+    UniformNoise,
+    GaussianNoise,
+    S2Cloaking,
+    KAnonymityCloaking,
+    GeoIndRemapping,
+    AdaptiveGeoInd,
+    ClusteringGeoInd,
+]
+"""Entry-point target: the mechanisms of this module."""
