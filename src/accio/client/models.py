@@ -15,15 +15,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from accio.cache.explain import NodeExplanation
 from accio.errors import AccioError, Problem
-from accio.storage.records import NodeRecord, RunRecord, WorkflowRecord
+from accio.storage.records import LogStream, NodeRecord, RunRecord, RunState, WorkflowRecord
 from accio.values.canonical import from_canonical
 from accio.values.render import render
 from accio.values.types import parse_type
 
 T = TypeVar("T")
 
-RunStateName = Literal["pending", "running", "success", "failed", "killed"]
-StreamName = Literal["stdout", "stderr"]
+#: The state and stream vocabularies, defined once beside the records (not copied here).
+RunStateName = RunState
+StreamName = LogStream
 TableFormat = Literal["json", "csv", "parquet"]
 
 
