@@ -161,8 +161,8 @@ def test_unexpected_exceptions_give_a_generic_500(home: Home) -> None:
 def test_operators(api: TestClient) -> None:
     page = api.get(f"{V1}/operators", params={"per_page": 3}).json()
     assert page["total"] >= 8 and len(page["items"]) == 3 and page["per_page"] == 3
-    names = {o["name"] for o in api.get(f"{V1}/operators", params={"q": "noi"}).json()["items"]}
-    assert names == {"Noise"}
+    found = api.get(f"{V1}/operators", params={"q": "noi", "category": "test"}).json()
+    assert {o["name"] for o in found["items"]} == {"Noise"}  # plugins may add other *Noise
     noise = api.get(f"{V1}/operators/Noise").json()
     assert noise["category"] == "test" and noise["unstable"] is True
     assert {p["name"] for p in noise["inputs"]} == {"value", "scale"}
@@ -282,6 +282,20 @@ def test_get_run(api: TestClient, home: Home) -> None:
     # the second repeat reuses the stable Num node of the first one
     assert child["node_counts"] == {"success": 3, "cached": 1} and child["duration"] is not None
     assert api.get(f"{V1}/runs/{'0' * 32}").status_code == 404
+
+
+def test_child_node_counts_and_run_id_prefixes(api: TestClient, home: Home) -> None:
+    counts = api.get(f"{V1}/runs/{home.sweep}/child-node-counts").json()
+    assert set(counts) == {"Num", "Noisy", "Table", "Avg"}
+    assert all(sum(states.values()) == 4 for states in counts.values())
+    assert api.get(f"{V1}/runs/{home.single}/child-node-counts").json() == {}
+    assert api.get(f"{V1}/runs/{'0' * 32}/child-node-counts").status_code == 404
+    child = home.children[2]
+    found = api.get(f"{V1}/run-ids", params={"prefix": child[:10]}).json()
+    assert found == {"ids": [child]}  # children are found, not only top-level runs
+    assert api.get(f"{V1}/run-ids", params={"prefix": "zz"}).json() == {"ids": []}
+    empty = api.get(f"{V1}/run-ids", params={"prefix": ""})
+    assert empty.status_code == 422 and paths_of(empty) == {"query.prefix"}
 
 
 def test_children(api: TestClient, home: Home) -> None:
@@ -412,6 +426,10 @@ def test_results_json_csv_parquet(api: TestClient, home: Home) -> None:
     bad_fmt = api.get(url, params={"format": "xls"})
     assert bad_fmt.status_code == 422 and paths_of(bad_fmt) == {"query.format"}
     assert api.get(f"{V1}/runs/{'e' * 32}/results").status_code == 404
+    wide = api.get(url, params={"shape": "wide"}).json()  # what both clients' results() return
+    assert wide["total"] == 4 and wide["params"] == ["a", "scale"]
+    assert {"run_id", "repeat", "seed", "state", "Noisy/value", "Avg/mean"} <= set(wide["columns"])
+    assert [r["run_id"] for r in wide["rows"]] == home.children
 
 
 def test_aggregate(api: TestClient, home: Home) -> None:
