@@ -3,28 +3,53 @@
 An artifact is written before the node that produced it records its outputs, so an artifact
 younger than ``min_age_s`` is spared: collecting while the scheduler runs must not delete the
 output of a node that is just finishing. Abandoned ``.tmp-*`` files older than that go too.
+
+Kept artifacts get the store's cheap check (a ``stat`` against the one recorded when the bytes
+were last hashed): gc walks the whole store anyway, so it reports, and quarantines, damaged files
+it meets instead of keeping them silently. Quarantined files are never collected.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from accio.cache.artifacts import ArtifactStore
 from accio.errors import NotFoundError
-from accio.storage.base import Storage
 
 #: Default age (seconds) below which artifacts and temporary files are never collected.
 DEFAULT_MIN_AGE_S = 3600.0
 
 
-def gc(
+class ArtifactIndex(Protocol):
+    """What gc needs of storage (every ``Storage`` backend fits)."""
+
+    def referenced_digests(self) -> set[str]: ...
+    def artifact_records(self) -> dict[str, int]: ...
+    def delete_artifact_records(self, digests: Sequence[str]) -> None: ...
+
+
+@dataclass
+class GcReport:
+    """Files and bytes deleted (or that would be), and kept artifacts found damaged."""
+
+    files: int = 0
+    bytes: int = 0
+    damaged: list[str] = field(default_factory=list)
+    quarantined: int = 0  # files in the store's quarantine (damaged ones included)
+
+
+def collect(
     store: ArtifactStore,
-    storage: Storage,
+    storage: ArtifactIndex,
     *,
     min_age_s: float = DEFAULT_MIN_AGE_S,
     dry_run: bool = False,
-) -> tuple[int, int]:
-    """Delete unreferenced artifacts and their records.
+    check: bool = True,
+) -> GcReport:
+    """Delete unreferenced artifacts and their records; check the kept ones.
 
     Parameters
     ----------
@@ -36,19 +61,19 @@ def gc(
         Spare artifacts and temporary files modified less than this many seconds ago;
         pass 0 when nothing is running.
     dry_run
-        Only count what would be deleted.
-
-    Returns
-    -------
-    tuple[int, int]
-        Files and bytes deleted (or that would be).
+        Only count what would be deleted (damaged files are still quarantined: serving them
+        is never right).
+    check
+        Check kept artifacts with ``store.check`` (a stat each, a hash if the stat changed).
     """
     keep = storage.referenced_digests()
     cutoff = time.time() - min_age_s
+    report = GcReport()
     doomed: list[str] = []
-    files = size = 0
     for digest in store.iter_digests():
         if digest in keep:
+            if check and not store.check(digest) and not store.exists(digest):
+                report.damaged.append(digest)  # quarantined by check()
             continue
         try:
             if store.modified(digest) > cutoff:
@@ -57,10 +82,11 @@ def gc(
         except NotFoundError:
             continue  # deleted concurrently
         doomed.append(digest)
-        files += 1
-        size += nbytes
+        report.files += 1
+        report.bytes += nbytes
+    report.quarantined = len(store.quarantined())
     if dry_run:
-        return files, size
+        return report
     doomed_set = set(doomed)
     for digest in doomed:
         store.delete(digest)
@@ -68,4 +94,18 @@ def gc(
     stale = [d for d in storage.artifact_records() if d not in keep and not store.exists(d)]
     storage.delete_artifact_records(sorted(doomed_set | set(stale)))
     tmp_files, tmp_bytes = store.clean_temporary(min_age_s)
-    return files + tmp_files, size + tmp_bytes
+    report.files += tmp_files
+    report.bytes += tmp_bytes
+    return report
+
+
+def gc(
+    store: ArtifactStore,
+    storage: ArtifactIndex,
+    *,
+    min_age_s: float = DEFAULT_MIN_AGE_S,
+    dry_run: bool = False,
+) -> tuple[int, int]:
+    """Files and bytes deleted (or that would be): :func:`collect` without the report."""
+    report = collect(store, storage, min_age_s=min_age_s, dry_run=dry_run)
+    return report.files, report.bytes

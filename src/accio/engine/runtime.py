@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from accio.cache.artifacts import LocalArtifactStore
+from accio.cache.verify import guard_cache_hits
 from accio.config import Settings
 from accio.engine.control import ControlChannel
 from accio.engine.scheduler import Scheduler
@@ -59,9 +60,8 @@ class Runtime:
 def open_runtime(settings: Settings, registry: OperatorRegistry | None = None) -> Runtime:
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    storage, store = open_storage(settings), LocalArtifactStore(settings.artifacts_dir)
+    guard_cache_hits(storage, store)  # a hit on a damaged or missing artifact is a miss
     return Runtime(
-        settings,
-        open_storage(settings),
-        LocalArtifactStore(settings.artifacts_dir),
-        registry if registry is not None else default_registry(),
+        settings, storage, store, registry if registry is not None else default_registry()
     )

@@ -210,8 +210,8 @@ class Storage(ABC):
         """Forget cache entries (their artifacts become collectable); returns how many."""
 
     @abstractmethod
-    def cache_keys_with_digests(self, digests: Sequence[str]) -> list[str]:
-        """Keys of the cache entries whose outputs refer to any of ``digests`` (repair)."""
+    def cache_entries_with_digests(self, digests: Sequence[str]) -> list[CacheEntry]:
+        """Cache entries whose outputs refer to any of ``digests`` (repair), sorted by key."""
 
     #: Set by the runtime (:func:`accio.cache.verify.guard_cache_hits`): the digests, among
     #: those given, whose artifacts may be reused unread. A hit referring to another one is a

@@ -355,10 +355,11 @@ class MemoryStorage(Storage):
             self._refs = {r for r in self._refs if not (r[0] == "cache" and r[1:3] in producers)}
             return len(gone)
 
-    def cache_keys_with_digests(self, digests: Sequence[str]) -> list[str]:
+    def cache_entries_with_digests(self, digests: Sequence[str]) -> list[CacheEntry]:
         wanted = set(digests)
         with self._lock:
-            return sorted(k for k, e in self._cache.items() if dataset_digests(e.outputs) & wanted)
+            found = [e for e in self._cache.values() if dataset_digests(e.outputs) & wanted]
+        return sorted(found, key=lambda e: e.key)
 
     # -- artifacts ------------------------------------------------------------------------
 

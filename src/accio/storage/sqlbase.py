@@ -204,13 +204,13 @@ class SqlBase(Storage):
                 deleted += len(producers)
         return deleted
 
-    def cache_keys_with_digests(self, digests: Sequence[str]) -> list[str]:
+    def cache_entries_with_digests(self, digests: Sequence[str]) -> list[CacheEntry]:
         cache, refs = db.cache_entries, db.artifact_refs
-        keys: set[str] = set()
+        found: dict[str, CacheEntry] = {}
         with self._read() as conn:
             for part in chunks(list(dict.fromkeys(digests))):
                 query = (
-                    sa.select(cache.c.key)
+                    sa.select(cache)
                     .join(
                         refs,
                         sa.and_(
@@ -221,8 +221,9 @@ class SqlBase(Storage):
                     )
                     .where(refs.c.digest.in_(part))
                 )
-                keys.update(conn.execute(query).scalars())
-        return sorted(keys)
+                for row in conn.execute(query):
+                    found[row.key] = CacheEntry(*row)
+        return [found[key] for key in sorted(found)]
 
     # -- artifacts ------------------------------------------------------------------------
 

@@ -38,7 +38,8 @@ def traces(n: int = 1000) -> pa.Table:
 
 
 def files_under(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file())
+    """Artifact and temporary files (not the store's index of verified stats)."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".verified"))
 
 
 class TestContentAddressing:
