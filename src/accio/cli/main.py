@@ -15,13 +15,37 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from accio import __version__
-from accio.cli.commands import definitions, export, runs, server, workflows
+from accio.cli.commands import (
+    definitions,
+    describe,
+    edit,
+    explain,
+    export,
+    get,
+    kill_delete,
+    logs,
+    server,
+    submit,
+    workflows,
+)
 from accio.errors import EXIT_INTERNAL, EXIT_USAGE, AccioError, UsageError
 
 Handler = Callable[[argparse.Namespace], int]
 
 # Modules that add sub-commands; each exposes register(subparsers).
-COMMAND_MODULES = [definitions, workflows, runs, export, server]
+COMMAND_MODULES = [
+    definitions,
+    workflows,
+    submit,
+    get,
+    describe,
+    logs,
+    kill_delete,
+    edit,
+    explain,
+    export,
+    server,
+]
 
 # Two letters at least, so that short options with glued values (-n5) stay short options.
 _SINGLE_DASH_LONG = re.compile(r"^-([a-zA-Z]{2}[a-zA-Z0-9-]*)(=.*)?$", re.DOTALL)

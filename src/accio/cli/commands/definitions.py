@@ -1,14 +1,21 @@
-"""``accio validate`` and ``accio expand``: definitions checked and expanded, nothing stored."""
+"""``accio validate`` and ``accio expand``: definitions checked and expanded, nothing stored.
+
+A run definition's workflow is found as ``submit`` finds it (:func:`accio.client.lookup.find_workflow`):
+``--workflow FILE``, else the pushed workflow (asked of the client, local or remote, opened only
+when needed), else ``<id>.json`` beside the run file.
+"""
 
 from __future__ import annotations
 
 import argparse
 import itertools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accio.cli import render as out
-from accio.cli.lookup import StoredLookup, add_run_arguments, find_workflow, run_from_arguments
+from accio.cli.commands.common import open_client
+from accio.cli.lookup import add_run_arguments, run_from_arguments
+from accio.client.lookup import find_workflow
 from accio.definitions.documents import BARE_SPEC_RE, run_from_document, workflow_from_document
 from accio.definitions.load import (
     definition_kind,
@@ -16,6 +23,7 @@ from accio.definitions.load import (
     read_json_file,
     workflow_id_from_path,
 )
+from accio.definitions.model import Workflow
 from accio.definitions.run import resolve_run
 from accio.definitions.sweep import Child, Sweep
 from accio.errors import EXIT_OK, AccioError, UsageError
@@ -23,10 +31,29 @@ from accio.ops.registry import OperatorRegistry, default_registry
 from accio.values.canonical import to_canonical
 from accio.values.render import render
 
+if TYPE_CHECKING:
+    from accio.client.contract import AccioClient
+
 #: Children shown by ``validate`` for a run definition.
 PREVIEW_CHILDREN = 5
-#: Installed by the engine once storage exists, so that pushed workflows are found first.
-stored_lookup: StoredLookup | None = None
+
+
+class PushedWorkflows:
+    """Looks workflow specs up among pushed workflows through a client opened on first use, so
+    that validating workflow files (or runs with ``--workflow``) never opens a home."""
+
+    def __init__(self) -> None:
+        self._client: AccioClient | None = None
+
+    def __call__(self, spec: str) -> Workflow | None:
+        if self._client is None:
+            self._client = open_client(autostart=False)
+        return self._client.find_stored_workflow(spec)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
 
 def register(subparsers: Any) -> None:
@@ -61,22 +88,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
     registry = default_registry()
     code = EXIT_OK
     reports = []
-    for file in args.files:
-        try:
-            reports.append(_validate_file(file, registry, args.workflow_file, args.json))
-        except AccioError as exc:
-            out.error(exc.lines())
-            code = code or exc.exit_code
-            reports.append(
-                {"file": str(Path(file).resolve()), "valid": False, "errors": exc.lines()}
-            )
+    stored = PushedWorkflows()
+    try:
+        for file in args.files:
+            try:
+                reports.append(
+                    _validate_file(file, registry, args.workflow_file, args.json, stored)
+                )
+            except AccioError as exc:
+                out.error(exc.lines())
+                code = code or exc.exit_code
+                reports.append(
+                    {"file": str(Path(file).resolve()), "valid": False, "errors": exc.lines()}
+                )
+    finally:
+        stored.close()
     if args.json:
         out.print_json(reports)
     return code
 
 
 def _validate_file(
-    file: str, registry: OperatorRegistry, workflow_file: str | None, as_json: bool
+    file: str,
+    registry: OperatorRegistry,
+    workflow_file: str | None,
+    as_json: bool,
+    stored: PushedWorkflows,
 ) -> dict[str, Any]:
     text = _read_text(file)
     if BARE_SPEC_RE.match(text.strip()):
@@ -107,7 +144,7 @@ def _validate_file(
         }
     run = run_from_document(document, file=file)
     workflow, source, warnings = find_workflow(
-        run, registry, explicit=workflow_file, stored=stored_lookup
+        run, registry, explicit=workflow_file, stored=stored
     )
     sweep = resolve_run(run, workflow, registry)
     out.warn([*warnings, *sweep.warnings])
@@ -140,9 +177,13 @@ def cmd_expand(args: argparse.Namespace) -> int:
         raise UsageError("--limit must be >= 0")
     registry = default_registry()
     run = run_from_arguments(args)
-    workflow, source, warnings = find_workflow(
-        run, registry, explicit=args.workflow_file, stored=stored_lookup
-    )
+    stored = PushedWorkflows()
+    try:
+        workflow, source, warnings = find_workflow(
+            run, registry, explicit=args.workflow_file, stored=stored
+        )
+    finally:
+        stored.close()
     sweep = resolve_run(run, workflow, registry)
     out.warn([*warnings, *sweep.warnings])
     stop = len(sweep) if args.limit is None else min(args.limit, len(sweep))

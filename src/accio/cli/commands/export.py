@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from accio.cli import render as out
-from accio.cli.commands.runs import resolve_run
-from accio.cli.commands.workflows import open_client
+from accio.cli.commands.common import open_client, resolve_run
 from accio.errors import EXIT_OK, NotFoundError
 
 

@@ -12,11 +12,12 @@ import time
 from typing import Any
 
 from accio.cli import render as out
-from accio.cli.commands.workflows import open_client
+from accio.cli.commands.common import open_client
 from accio.config import Settings
 from accio.engine import daemon
 from accio.errors import EXIT_OK, RuntimeFailure, UsageError
-from accio.storage.records import UNFINISHED_RUN_STATES, RunsFilter
+from accio.states import UNFINISHED_RUN_STATES
+from accio.storage.records import RunsFilter
 
 
 def register(subparsers: Any) -> None:

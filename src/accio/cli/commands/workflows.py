@@ -1,9 +1,10 @@
 """``accio push``, and the workflow and operator views of ``accio get`` and ``accio describe``.
 
-The ``get`` and ``describe`` parsers live in :mod:`accio.cli.commands.runs` (one command each,
-with a type word); they call :func:`get_workflows`, :func:`get_operators`,
-:func:`describe_workflow` and :func:`describe_operator` here. The client is imported lazily so
-that ``accio help`` does not pay for the database and Arrow imports.
+The ``get`` and ``describe`` parsers live in :mod:`accio.cli.commands.get` and
+:mod:`accio.cli.commands.describe` (one command each, with a type word); they call
+:func:`get_workflows`, :func:`get_operators`, :func:`describe_workflow` and
+:func:`describe_operator` here. ``--json`` prints the REST API's models: ``WorkflowOut``,
+``WorkflowDetailOut``, ``OperatorOut``, ``PushOut``.
 """
 
 from __future__ import annotations
@@ -14,44 +15,25 @@ import textwrap
 from typing import TYPE_CHECKING, Any
 
 from accio.cli import render as out
+from accio.cli.commands.common import add_json_flag, open_client
+from accio.client.models import (
+    PushOut,
+    WorkflowDetailOut,
+    WorkflowNodeOut,
+    WorkflowParamOut,
+    problem_items,
+    workflow_out,
+)
 from accio.definitions.documents import workflow_from_document
 from accio.definitions.load import read_json_file, workflow_id_from_path
-from accio.definitions.model import Constant, NodeDef, NodeRef, ParamRef
+from accio.definitions.model import Constant, NodeDef, NodeRef, ParamRef, Workflow
 from accio.errors import EXIT_OK, AccioError
 from accio.ops.api import PortSpec
-from accio.ops.registry import OperatorRegistry, default_registry
+from accio.values.canonical import to_canonical
 from accio.values.render import render
 
 if TYPE_CHECKING:
-    from accio.client.client import Client
-    from accio.storage.records import WorkflowRecord
-
-
-def open_client(*, autostart: bool = True, operators: bool = True) -> Client:
-    """A client on ``$ACCIO_HOME``; imported here so that light commands stay fast.
-
-    ``operators=False`` is for commands that only read stored records: loading every operator
-    plugin (NumPy kernels, SciPy...) would double their start-up time.
-    """
-    import os
-
-    from accio.client.client import Client
-
-    server = os.environ.get("ACCIO_SERVER", "").strip()
-    if server:  # a remote server: the same methods, over its REST API
-        from typing import cast
-
-        from accio.client.remote import RemoteClient
-
-        return cast("Client", RemoteClient(server))
-    return Client(autostart=autostart, registry=None if operators else _NoOperators())
-
-
-class _NoOperators(OperatorRegistry):
-    """An empty registry that is still truthy: ``open_runtime`` tests ``registry or default``."""
-
-    def __bool__(self) -> bool:
-        return True
+    from accio.client.contract import AccioClient
 
 
 def register(subparsers: Any) -> None:
@@ -62,7 +44,7 @@ def register(subparsers: Any) -> None:
         "The pusher becomes the owner when the file names none.",
     )
     push.add_argument("files", nargs="+", metavar="FILE")
-    push.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_flag(push)
     push.set_defaults(handler=cmd_push)
 
 
@@ -87,9 +69,10 @@ def cmd_push(args: argparse.Namespace) -> int:
         spec = f"{record.id}:{record.version[:12]}"
         if not args.json:
             out.print_line(f"Pushed workflow {spec}" if new else f"Workflow {spec} unchanged")
-        report.append(
-            {"file": file, "pushed": True, "id": record.id, "version": record.version, "new": new}
+        pushed = PushOut(
+            id=record.id, version=record.version, new=new, warnings=problem_items(warnings)
         )
+        report.append({"file": file, "pushed": True, **pushed.model_dump(mode="json")})
     if args.json:
         out.print_json(report)
     return code
@@ -100,12 +83,11 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def get_workflows(args: argparse.Namespace) -> int:
     client = open_client(operators=False)
-    records = client.workflows(
-        owner=args.owner, text=args.text, limit=2**31 - 1, include_inactive=args.all
+    shown = client.workflows(
+        args.owner, args.text, args.limit, args.offset, include_inactive=args.all
     )
-    shown = records[args.offset : args.offset + args.limit]
     if args.json:
-        out.print_json([workflow_json(r) for r in shown])
+        out.print_json([workflow_out(r).model_dump(mode="json") for r in shown])
         return EXIT_OK
     out.print_table(
         ["id", "version", "owner", "created", "name"],
@@ -120,16 +102,18 @@ def get_workflows(args: argparse.Namespace) -> int:
             for r in shown
         ),
     )
-    more = len(records) - args.offset - len(shown)
+    total = client.count_workflows(args.owner, args.text, include_inactive=args.all)
+    more = total - args.offset - len(shown)
     if more > 0:
         out.print_line(f"{more} more...")
     return EXIT_OK
 
 
 def get_operators(args: argparse.Namespace) -> int:
-    specs = [s for s in default_registry() if args.all or not s.deprecation]
+    client = open_client(autostart=False)
+    specs = client.operators(include_deprecated=args.all)
     if args.json:
-        out.print_json([s.describe() for s in specs])
+        out.print_json([s.model_dump(mode="json") for s in specs])
         return EXIT_OK
     if not specs:
         out.print_line("No operators installed.")
@@ -142,78 +126,81 @@ def get_operators(args: argparse.Namespace) -> int:
         out.print_line(f"Operators in {category} category")
         for spec in sorted((s for s in specs if s.category == category), key=lambda s: s.name):
             note = " (deprecated)" if spec.deprecation else ""
-            out.print_line(f"  {spec.name:<{width}}{spec.help}{note}")
+            out.print_line(f"  {spec.name:<{width}}{spec.help or ''}{note}")
     return EXIT_OK
-
-
-def workflow_json(record: WorkflowRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "version": record.version,
-        "name": record.name,
-        "owner": record.owner,
-        "created": record.created,
-        "active": record.active,
-    }
 
 
 # -- describe workflow / operator -----------------------------------------------------------
 
 
+def workflow_detail(client: AccioClient, spec: str) -> WorkflowDetailOut:
+    """A pushed workflow as the REST API describes it (``GET /workflows/{spec}``)."""
+    record = client.workflow_record(spec)
+    definition = json.loads(record.definition)
+    workflow: Workflow | None
+    try:
+        workflow, _ = workflow_from_document(definition, client.registry)
+    except AccioError:  # e.g. its operators are not installed here: show the raw document
+        workflow = None
+    params: list[WorkflowParamOut] = []
+    nodes: list[WorkflowNodeOut] = []
+    if workflow is not None:
+        params = [
+            WorkflowParamOut(
+                name=p.name,
+                kind=str(p.kind),
+                default=to_canonical(p.kind, p.default) if p.has_default else None,
+                default_text=render(p.kind, p.default) if p.has_default else None,
+                required=not p.has_default and not p.optional,
+                optional=p.optional,
+            )
+            for p in workflow.params
+        ]
+        nodes = [
+            WorkflowNodeOut(
+                name=n.name,
+                op=n.op,
+                inputs={port: _input_text(client, n, port) for port in n.inputs},
+                depends_on=n.dependencies(),
+            )
+            for n in workflow.nodes
+        ]
+    return WorkflowDetailOut(
+        **workflow_out(record).model_dump(),
+        params=params,
+        nodes=nodes,
+        definition=definition if isinstance(definition, dict) else {},
+    )
+
+
 def describe_workflow(args: argparse.Namespace) -> int:
     client = open_client()
-    workflow = client.workflow(args.id)
-    record = client.workflow_record(f"{workflow.id}:{workflow.version}")
-    params: list[dict[str, Any]] = [
-        {
-            "name": p.name,
-            "kind": str(p.kind),
-            "default": render(p.kind, p.default) if p.has_default else None,
-            "required": not p.has_default and not p.optional,
-        }
-        for p in workflow.params
-    ]
-    nodes: list[dict[str, Any]] = [
-        {
-            "name": n.name,
-            "op": n.op,
-            "inputs": {port: _input_text(n, port) for port in n.inputs},
-            "depends_on": n.dependencies(),
-        }
-        for n in workflow.nodes
-    ]
+    detail = workflow_detail(client, args.id)
     if args.json:
-        out.print_json(
-            {
-                **workflow_json(record),
-                "params": params,
-                "nodes": nodes,
-                "definition": json.loads(record.definition),
-            }
-        )
+        out.print_json(detail.model_dump(mode="json"))
         return EXIT_OK
     out.print_fields(
         [
-            ("Id", workflow.id),
-            ("Version", workflow.version),
-            ("Created", out.format_time(record.created)),
-            ("Owner", record.owner or "<anonymous>"),
-            ("Name", workflow.name or "<no name>"),
-            ("Active", "yes" if record.active else "no"),
+            ("Id", detail.id),
+            ("Version", detail.version),
+            ("Created", out.format_time(detail.created)),
+            ("Owner", detail.owner or "<anonymous>"),
+            ("Name", detail.name or "<no name>"),
+            ("Active", "yes" if detail.active else "no"),
         ]
     )
     out.print_line()
-    if params:
+    if detail.params:
         out.print_table(
             ["name", "kind", "default", "required"],
             (
                 [
-                    p["name"],
-                    p["kind"],
-                    "-" if p["default"] is None else p["default"],
-                    "yes" if p["required"] else "no",
+                    p.name,
+                    p.kind,
+                    "-" if p.default_text is None else p.default_text,
+                    "yes" if p.required else "no",
                 ]
-                for p in params
+                for p in detail.params
             ),
             title="Parameters",
         )
@@ -223,15 +210,15 @@ def describe_workflow(args: argparse.Namespace) -> int:
     out.print_table(
         ["name", "op", "inputs"],
         (
-            [n["name"], n["op"], ", ".join(f"{k}={v}" for k, v in n["inputs"].items()) or "-"]
-            for n in nodes
+            [n.name, n.op, ", ".join(f"{k}={v}" for k, v in n.inputs.items()) or "-"]
+            for n in detail.nodes
         ),
         title="Nodes",
     )
     return EXIT_OK
 
 
-def _input_text(node: NodeDef, port: str) -> str:
+def _input_text(client: AccioClient, node: NodeDef, port: str) -> str:
     """``Table/data`` for a reference, ``$epsilon`` for a parameter, the rendered constant."""
     source = node.inputs[port]
     if isinstance(source, NodeRef):
@@ -239,21 +226,22 @@ def _input_text(node: NodeDef, port: str) -> str:
     if isinstance(source, ParamRef):
         return f"${source.name}"
     assert isinstance(source, Constant)
-    spec = default_registry().get(node.op)
+    spec = client.registry.get(node.op)
     declared = spec.input(port) if spec is not None else None
-    if declared is None:
-        return json.dumps(source.value, default=str)
     try:
-        return render(declared.dtype, source.value)
+        if declared is not None:
+            return render(declared.dtype, source.value)
     except AccioError:
-        return repr(source.value)
+        pass
+    return json.dumps(source.value, default=str)
 
 
 def describe_operator(args: argparse.Namespace) -> int:
-    spec = default_registry().require(args.id)
+    client = open_client(autostart=False)
     if args.json:
-        out.print_json(spec.describe())
+        out.print_json(client.operator(args.id).model_dump(mode="json"))
         return EXIT_OK
+    spec = client.registry.require(args.id)  # the full declaration: ranges, choices
     out.print_line(f"Operator: {spec.name} ({spec.category})")
     if spec.deprecation:
         out.print_line(f"Deprecated: {spec.deprecation}")

@@ -1,0 +1,175 @@
+"""``accio submit``: create a run (or a sweep) and hand it to the scheduler; ``--wait`` follows it.
+
+``--json`` prints the REST API's ``SubmitOut`` (plus ``state`` after ``--wait``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import TYPE_CHECKING, Any
+
+from accio.cli import render as out
+from accio.cli.commands.common import (
+    FINISHED,
+    NODE_TERMINAL,
+    RUN_STATES,
+    SHOWN_CHILDREN,
+    add_json_flag,
+    counts_text,
+    error_line,
+    open_client,
+)
+from accio.cli.lookup import add_run_arguments, run_from_arguments
+from accio.client.models import SubmitOut, duration, problem_items
+from accio.errors import EXIT_OK, EXIT_RUNTIME
+from accio.storage.records import RunRecord, RunsFilter
+
+if TYPE_CHECKING:
+    from accio.client.contract import AccioClient, Submission
+
+
+def register(subparsers: Any) -> None:
+    submit = subparsers.add_parser(
+        "submit",
+        help="create a run (or a parameter sweep) and hand it to the scheduler",
+        description="Submit a run: a run definition file, inline JSON, or a workflow "
+        "id[:version], followed by name=value parameter overrides. Flags replace the file's "
+        "name, notes, repeat and seed; --tags adds tags. The workflow cannot be overridden.",
+    )
+    add_run_arguments(submit)
+    submit.add_argument("--wait", action="store_true", help="follow the run until it finishes")
+    submit.add_argument("--quiet", action="store_true", help="print only the created run ids")
+    add_json_flag(submit)
+    submit.add_argument(
+        "--no-start", action="store_true", help="do not start the scheduler in the background"
+    )
+    submit.set_defaults(handler=cmd_submit)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    run = run_from_arguments(args)
+    client = open_client(autostart=not args.no_start)
+    sub = client.submit(run, workflow_file=args.workflow_file, start=not args.no_start)
+    out.warn(sub.warnings)
+    if args.quiet:
+        for run_id in sub.run_ids:
+            out.print_line(run_id)
+    elif not args.json:
+        _print_created(sub)
+    if not args.wait:
+        if args.json:
+            out.print_json(submission_json(sub))
+        return EXIT_OK
+    final = _follow(client, sub, show=not (args.quiet or args.json))
+    if args.json:
+        out.print_json({**submission_json(sub), "state": final.state})
+    elif not args.quiet:
+        _print_outcome(client, final)
+    return EXIT_OK if final.state == "success" else EXIT_RUNTIME
+
+
+def submission_json(sub: Submission) -> dict[str, Any]:
+    """The REST API's answer to a submission (``POST /runs``)."""
+    return SubmitOut(
+        run_id=sub.run_id,
+        child_ids=list(sub.child_ids),
+        workflow_id=sub.workflow.id,
+        workflow_version=sub.workflow.version,
+        seed=sub.seed,
+        seed_given=sub.seed_given,
+        warnings=problem_items(sub.warnings),
+    ).model_dump(mode="json")
+
+
+def _print_created(sub: Submission) -> None:
+    if sub.child_ids:
+        out.print_line(f"Created run {sub.run_id} (parent of {len(sub.child_ids)} children)")
+        for child in sub.child_ids[:SHOWN_CHILDREN]:
+            out.print_line(f"Created run {child}")
+        hidden = len(sub.child_ids) - SHOWN_CHILDREN
+        if hidden > 0:
+            out.print_line(
+                f"... and {hidden} more children: accio get runs --parent {sub.run_id[:12]}"
+            )
+        out.print_line(f"Created {len(sub.run_ids)} runs successfully")
+    else:
+        out.print_line(f"Created run {sub.run_id}")
+    if not sub.seed_given:
+        out.print_line(f"Seed: {sub.seed} (random; reuse with --seed={sub.seed})")
+
+
+def child_counts(client: AccioClient, parent_id: str) -> dict[str, int]:
+    """Children per run state, every state listed in the vocabulary's order."""
+    counts = client.child_counts(parent_id)
+    return {state: counts.get(state, 0) for state in RUN_STATES}
+
+
+def _follow(client: AccioClient, sub: Submission, *, show: bool) -> RunRecord:
+    """Wait for the run, with a live progress bar on a terminal."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not show or not console.is_terminal:
+        return client.wait(sub.run_id, poll=0.2)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    unit = "children" if sub.child_ids else "nodes"
+    last = 0.0
+    with Progress(
+        TextColumn(f"[bold]{unit}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[states]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(unit, total=None, states="")
+
+        def update(record: RunRecord) -> None:
+            nonlocal last
+            if time.time() - last < 0.25 and record.state not in FINISHED:
+                return
+            last = time.time()
+            if record.is_parent:
+                counts = child_counts(client, record.id)
+                done = sum(counts[s] for s in FINISHED)
+                total = record.n_children
+            else:
+                counts = client.node_counts(record.id)
+                done = sum(n for s, n in counts.items() if s in NODE_TERMINAL)
+                total = sum(counts.values())
+            progress.update(task, completed=done, total=total, states=counts_text(counts))
+
+        return client.wait(sub.run_id, poll=0.1, on_progress=update)
+
+
+def _print_outcome(client: AccioClient, final: RunRecord) -> None:
+    if final.is_parent:
+        what = f"{final.n_children} children: {counts_text(child_counts(client, final.id))}"
+    else:
+        what = f"nodes: {counts_text(client.node_counts(final.id))}"
+    took = duration(final.created, final.completed)
+    out.print_line(f"Run {final.id} {final.state} ({what}) in {out.format_duration(took)}")
+    if final.state == "success":
+        return
+    if final.is_parent:
+        failed = client.runs(RunsFilter(parent_id=final.id, states=("failed", "killed"), limit=1))
+        if failed:
+            report_failed_nodes(client, failed[0])
+        out.error([f"run {final.id} {final.state}: see 'accio describe run {final.id[:12]}'"])
+    else:
+        report_failed_nodes(client, final)
+
+
+def report_failed_nodes(client: AccioClient, run: RunRecord) -> None:
+    for node in client.nodes(run.id):
+        if node.state == "failed":
+            out.error([f"run {run.id[:12]} node {node.name} failed: {error_line(node)}"])
