@@ -2,8 +2,8 @@
 
 ::
 
-    import accio
-    client = accio.Client()                       # $ACCIO_HOME or ~/.accio
+    from accio.client.local import LocalClient
+    client = LocalClient()                        # $ACCIO_HOME or ~/.accio
     client.push("workflow.json")
     sub = client.submit("sweep.json", repeat=2)   # returns at once; the scheduler runs it
     client.wait(sub.run_id)

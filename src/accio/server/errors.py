@@ -25,7 +25,7 @@ from accio.errors import (
     UsageError,
     ValueParseError,
 )
-from accio.server.schemas import ErrorBody, ErrorItem, problem_items
+from accio.client.models import ErrorBody, ErrorItem, problem_items
 
 log = logging.getLogger("accio.server")
 
