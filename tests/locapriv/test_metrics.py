@@ -53,6 +53,7 @@ def _shift(table: pa.Table, east_m: float) -> pa.Table:
 def test_every_metric_declares_its_ports() -> None:
     names = {spec_of(op).name for op in OPERATORS}
     assert names == {
+        "ApAttack",
         "AreaCoverage",
         "CountQueriesDistortion",
         "DataCompleteness",
@@ -63,6 +64,7 @@ def test_every_metric_declares_its_ports() -> None:
         "SpatialDistortion",
         "SpatioTemporalDistortion",
         "TransmissionDelay",
+        "Uniqueness",
     }
     assert spec_of(MmcReident).input("duration").default == Duration(3_600_000)
     assert spec_of(CountQueriesDistortion).unstable

@@ -51,10 +51,15 @@ from accio_locapriv.metrics.poi_attacks import (
 from accio_locapriv.metrics.queries import (
     CountQueriesDistortion,
 )
+from accio_locapriv.metrics.reident import (
+    ApAttack,
+    Uniqueness,
+)
 
 __all__ = [
     "HEATMAP_DISTANCES",
     "OPERATORS",
+    "ApAttack",
     "AreaCoverage",
     "CountQueriesDistortion",
     "DataCompleteness",
@@ -66,6 +71,7 @@ __all__ = [
     "SpatioTemporalDistortion",
     "TracePairs",
     "TransmissionDelay",
+    "Uniqueness",
     "area_coverage",
     "fscores",
     "heatmap_distance",
@@ -75,6 +81,7 @@ __all__ = [
 ]
 
 OPERATORS: list[type] = [
+    ApAttack,
     AreaCoverage,
     CountQueriesDistortion,
     DataCompleteness,
@@ -85,4 +92,5 @@ OPERATORS: list[type] = [
     SpatialDistortion,
     SpatioTemporalDistortion,
     TransmissionDelay,
+    Uniqueness,
 ]
