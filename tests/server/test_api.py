@@ -290,6 +290,10 @@ def test_child_node_counts_and_run_id_prefixes(api: TestClient, home: Home) -> N
     assert all(sum(states.values()) == 4 for states in counts.values())
     assert api.get(f"{V1}/runs/{home.single}/child-node-counts").json() == {}
     assert api.get(f"{V1}/runs/{'0' * 32}/child-node-counts").status_code == 404
+    tally = api.get(f"{V1}/runs/{home.sweep}/counts").json()
+    assert tally == {"children": {"success": 4}, "nodes": {}}
+    tally = api.get(f"{V1}/runs/{home.children[1]}/counts").json()
+    assert tally == {"children": {}, "nodes": {"success": 3, "cached": 1}}
     child = home.children[2]
     found = api.get(f"{V1}/run-ids", params={"prefix": child[:10]}).json()
     assert found == {"ids": [child]}  # children are found, not only top-level runs

@@ -225,6 +225,13 @@ class MetadataEdit(BaseModel):
     tags: list[str] | None = None
 
 
+class CountsOut(BaseModel):
+    """``{state: count}`` of a run's children (a sweep parent) or of its nodes (other runs)."""
+
+    children: dict[str, int] = Field(default_factory=dict)
+    nodes: dict[str, int] = Field(default_factory=dict)
+
+
 class RunIdsOut(BaseModel):
     """Run ids starting with a prefix (children included), sorted."""
 
@@ -435,6 +442,7 @@ def workflow_out(r: WorkflowRecord) -> WorkflowOut:
 
 __all__ = [
     "ChildProblemOut",
+    "CountsOut",
     "DeleteOut",
     "ErrorBody",
     "ErrorItem",

@@ -311,16 +311,20 @@ class RemoteClient:
         return [wire.run_record(item) for item in items]
 
     def child_counts(self, run_id: str) -> dict[str, int]:
-        data = self._json("GET", f"/runs/{wire.quote_part(run_id)}")
-        return {str(k): int(v) for k, v in data.get("child_counts", {}).items()}
+        return self._counts(run_id)["children"]
 
     def child_node_counts(self, run_id: str) -> dict[str, dict[str, int]]:
         data = self._json("GET", f"/runs/{wire.quote_part(run_id)}/child-node-counts")
         return {str(n): {str(s): int(c) for s, c in v.items()} for n, v in data.items()}
 
     def node_counts(self, run_id: str) -> dict[str, int]:
-        data = self._json("GET", f"/runs/{wire.quote_part(run_id)}")
-        return {str(k): int(v) for k, v in data.get("node_counts", {}).items()}
+        return self._counts(run_id)["nodes"]
+
+    def _counts(self, run_id: str) -> dict[str, dict[str, int]]:
+        data = self._json("GET", f"/runs/{wire.quote_part(run_id)}/counts")
+        return {
+            k: {str(s): int(n) for s, n in data.get(k, {}).items()} for k in ("children", "nodes")
+        }
 
     def nodes(self, run_id: str) -> list[NodeRecord]:
         """Every node of a run, with the outputs of those that have some."""

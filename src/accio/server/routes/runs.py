@@ -118,6 +118,17 @@ def get_run(client: ClientDep, run_id: RunId) -> s.RunDetailOut:
 
 
 @router.get(
+    "/runs/{run_id}/counts",
+    summary="State tallies of a run: its children's (a sweep parent) or its nodes' (other runs)",
+)
+def counts(client: ClientDep, run_id: RunId) -> s.CountsOut:
+    run = client.run(run_id)
+    if run.is_parent:
+        return s.CountsOut(children=client.child_counts(run.id))
+    return s.CountsOut(nodes=client.node_counts(run.id))
+
+
+@router.get(
     "/runs/{run_id}/child-node-counts",
     summary="Per node of a sweep: in how many children it is in each state",
 )
