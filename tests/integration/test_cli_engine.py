@@ -264,7 +264,7 @@ def test_submit_forms_store_what_the_seed_page_says(
     assert [k["params"]["epsilon"]["value"] for k in kids.json()] == [0.5, 1.0]
 
     short = by_id[submitted["short"]["run_id"]]
-    assert short["params"]["epsilon"] == {"type": "double", "value": 0.25}
+    assert short["params"]["epsilon"] == {"type": "double", "value": 0.25, "text": "0.25"}
     assert short["params"]["rows"]["value"] == 5 and short["n_children"] == 0
     assert submitted["short"]["seed_given"] is False
 
@@ -333,9 +333,9 @@ def test_edit_on_a_child_edits_the_parent(cli: Cli) -> None:
         ["edit", child],
         code=None,
     )
-    assert top.json()["run"]["name"] == "Renamed"
-    assert top.json()["run"]["tags"] == ["k1", "k2"] and top.json()["run"]["notes"] is None
-    assert kid.json()["run"]["name"] == "rows=1"  # generated names never change
+    assert top.json()["name"] == "Renamed"
+    assert top.json()["tags"] == ["k1", "k2"] and top.json()["notes"] is None
+    assert kid.json()["name"] == "rows=1"  # generated names never change
     assert nothing.code == 1 and "nothing to edit" in nothing.err
 
 
@@ -374,7 +374,9 @@ def test_wait_describe_logs_and_explain(cli: Cli) -> None:
     assert "toy:" in text and "Parameters" in text and "epsilon" in text and "Noisy" in text
     assert "Progress" not in text  # finished
     data = described_json.json()
-    assert data["run"]["state"] == "success" and data["run"]["seed"] == 7
+    assert data["state"] == "success" and data["seed"] == 7 and data["node_counts"] == {
+        "success": 3
+    }
     assert [n["name"] for n in data["nodes"]] == ["Table", "Mean", "Noisy"]
     assert data["nodes"][2]["outputs"]["value"]["type"] == "double"
 
@@ -398,8 +400,8 @@ def test_server_kill_and_delete_a_running_sweep(cli: Cli) -> None:
     killed = cli("kill", parent[:12])
     assert killed.out.strip() == f"Killed run {parent}"
     state = cli("describe", "run", parent, "--json").json()
-    assert state["run"]["state"] == "killed"
-    assert {c["state"] for c in state["children"]["first"]} == {"killed"}
+    assert state["state"] == "killed" and state["child_counts"] == {"killed": 3}
+    assert {c["state"] for c in state["children"]} == {"killed"}
     deleted = cli("delete", "run", parent)
     assert deleted.out.strip() == f"Deleted run {parent}"
 
