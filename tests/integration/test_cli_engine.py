@@ -374,9 +374,9 @@ def test_wait_describe_logs_and_explain(cli: Cli) -> None:
     assert "toy:" in text and "Parameters" in text and "epsilon" in text and "Noisy" in text
     assert "Progress" not in text  # finished
     data = described_json.json()
-    assert data["state"] == "success" and data["seed"] == 7 and data["node_counts"] == {
-        "success": 3
-    }
+    assert (
+        data["state"] == "success" and data["seed"] == 7 and data["node_counts"] == {"success": 3}
+    )
     assert [n["name"] for n in data["nodes"]] == ["Table", "Mean", "Noisy"]
     assert data["nodes"][2]["outputs"]["value"]["type"] == "double"
 
