@@ -8,6 +8,7 @@ else is an internal error (exit 5); ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import io
 import re
 import sys
 import traceback
@@ -60,6 +61,14 @@ class ArgumentParser(argparse.ArgumentParser):
         command = self.prog.split()[-1]
         topic = "" if command == "accio" else f" {command}"
         raise UsageError(f"{message} (see 'accio help{topic}')")
+
+    def _get_value(self, action: argparse.Action, arg_string: str) -> object:
+        """Integers beyond 64 bits are usage errors here, not overflows in storage later."""
+        value = super()._get_value(action, arg_string)
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            name = "/".join(action.option_strings) or action.dest
+            self.error(f"argument {name}: {arg_string[:30]} is out of range")
+        return value
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -130,7 +139,15 @@ def _help(
     return 0
 
 
+def _printable_streams() -> None:
+    """Names decoded from non-UTF-8 bytes (a file name in argv) print escaped, never crash."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _printable_streams()
     args_list = normalise_flags(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_list
     try:

@@ -55,7 +55,7 @@ def read_run_file(path: str | Path) -> tuple[RunDef | None, Problems]:
     """Read a run file; content that does not start with ``{`` is a bare ``id[:version]``."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         read_json_file(path)  # raises the same clear error as for any definition file
         raise
     if BARE_SPEC_RE.match(text.strip()):

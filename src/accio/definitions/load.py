@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
+from accio.definitions.limits import MAX_DEPTH, nesting_position
 from accio.errors import DefinitionError, Problem
 
 DefinitionKind = Literal["workflow", "run"]
@@ -21,6 +22,14 @@ def parse_json_text(text: str, file: str | None) -> Any:
         ) from None
     except ValueError as exc:
         raise DefinitionError([Problem("", f"invalid JSON: {exc}", file)]) from None
+    except RecursionError:
+        # Deeper than the interpreter's stack; the document checks refuse more than MAX_DEPTH
+        # anyway, so say where that limit is first crossed.
+        where = nesting_position(text)
+        at = f" at line {where[0]} column {where[1]}" if where else ""
+        raise DefinitionError(
+            [Problem("", f"invalid JSON{at}: nested deeper than {MAX_DEPTH} levels", file)]
+        ) from None
 
 
 def _reject_constant(name: str) -> Any:
@@ -38,9 +47,20 @@ def read_json_file(path: str | Path) -> Any:
         raise DefinitionError(
             [Problem("", "is a directory, not a definition file", file)]
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise DefinitionError([Problem("", _not_utf8(path, exc), file)]) from None
+    except OSError as exc:
         raise DefinitionError([Problem("", f"cannot read file: {exc}", file)]) from None
     return parse_json_text(text, file)
+
+
+def _not_utf8(path: str | Path, exc: UnicodeDecodeError) -> str:
+    """Where the first byte that is not UTF-8 is, by line and column (definitions are UTF-8)."""
+    head = exc.object[: exc.start]
+    line = head.count(b"\n") + 1
+    column = exc.start - (head.rfind(b"\n") + 1) + 1
+    byte = exc.object[exc.start : exc.start + 1].hex()
+    return f"cannot read file: not UTF-8 text (byte 0x{byte} at line {line} column {column})"
 
 
 RUN_ONLY_KEYS = frozenset({"workflow", "seed", "repeat", "tags", "notes"})

@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from accio.definitions.limits import document_problems
 from accio.errors import DefinitionError, Problem, Severity
 
 
@@ -65,6 +66,15 @@ class Problems:
     def raise_if_errors(self) -> None:
         if self.errors:
             raise DefinitionError(self.items)
+
+    def check_document(self, document: Any) -> bool:
+        """Invalid Unicode and excessive nesting, anywhere in the document: when found, nothing
+        else should look at it (the database, the terminal or a recursive check would fail)."""
+        clean = True
+        for path, reason in document_problems(document):
+            self.error(path, reason)
+            clean = False
+        return clean
 
     def check_object(self, value: Any, path: str, what: str) -> bool:
         if isinstance(value, dict):

@@ -189,7 +189,27 @@ def _log_values(dtype: DataType, start: float, stop: float, raw_step: Any) -> li
         raise RangeError("step", f"log step is a ratio and must be > 0 and != 1, got {raw_step!r}")
     a, b, s = math.log(start), math.log(stop), math.log(ratio)
     n = _progression_count(a, b, s)
-    return _snap([start * ratio**k for k in range(n)], start, stop)
+    return _snap([_geometric(start, ratio, k) for k in range(n)], start, stop)
+
+
+def _geometric(start: float, ratio: float, k: int) -> float:
+    """``start * ratio**k``; when ``ratio**k`` alone overflows (``1e-5 -> 1e308``: 10**313) or
+    underflows to 0 (descending ranges), the power is taken in halves, so that a value which is
+    itself a finite double is still reached."""
+    try:
+        value = start * ratio**k
+    except OverflowError:
+        value = math.inf
+    if value != 0.0 and math.isfinite(value):
+        return value
+    half = k // 2
+    try:
+        value = start * ratio**half * ratio ** (k - half)
+    except OverflowError:
+        value = math.inf
+    if value == 0.0 or not math.isfinite(value):
+        raise RangeError("to", f"log range value {k + 1} is outside the range of a double")
+    return value
 
 
 def _typed(dtype: DataType, x: float | int) -> Any:

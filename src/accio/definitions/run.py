@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from accio.config import DEFAULT_MAX_CHILDREN
+from accio.definitions.limits import bad_text_message, has_lone_surrogate, printable
 from accio.definitions.model import LogBase, Range, RunDef, Single, ValueForm, Values, Workflow
 from accio.definitions.problems import Problems, did_you_mean, field_path, json_kind
 from accio.definitions.ranges import RangeError, enumerate_range
@@ -30,6 +33,8 @@ def parse_run(document: Any, *, file: str | None = None) -> tuple[RunDef | None,
     problems = Problems(file)
     if isinstance(document, str):
         document = {"workflow": document.strip()}
+    if not problems.check_document(document):
+        return None, problems
     if not problems.check_object(document, "", "a run definition"):
         return None, problems
     problems.check_keys(document, RUN_KEYS, "")
@@ -42,10 +47,8 @@ def parse_run(document: Any, *, file: str | None = None) -> tuple[RunDef | None,
         got = "an empty string" if isinstance(workflow, str) else json_kind(workflow)
         problems.error("workflow", f'expected a workflow id such as "geoind", got {got}')
         workflow = None
-    elif workflow.count(":") > 1:
-        problems.error(
-            "workflow", f"invalid workflow specification {workflow!r}: use id or id:version"
-        )
+    elif reason := workflow_spec_problem(workflow):
+        problems.error("workflow", reason)
         workflow = None
     name = problems.optional_string(document, "name", "")
     notes = problems.optional_string(document, "notes", "")
@@ -61,6 +64,22 @@ def parse_run(document: Any, *, file: str | None = None) -> tuple[RunDef | None,
         workflow.strip(), params, name, notes, tags, seed, repeat or 1, file, tuple(problems.items)
     )
     return run, problems
+
+
+def workflow_spec_problem(spec: str) -> str | None:
+    """Why ``spec`` is not ``id`` or ``id:version`` (None when it is): an empty version
+    (``wf:``) must not silently mean "the latest"."""
+    wf_id, colon, version = spec.strip().partition(":")
+    if ":" in version:
+        return f"invalid workflow specification {spec!r}: use id or id:version"
+    if not wf_id:
+        return f"invalid workflow specification {spec!r}: the workflow id before ':' is empty"
+    if colon and not version.strip():
+        return (
+            f"invalid workflow specification {spec!r}: the version after ':' is empty "
+            "(give one, or drop the ':' for the latest)"
+        )
+    return None
 
 
 def _parse_tags(raw: Any, problems: Problems) -> tuple[str, ...]:
@@ -205,8 +224,14 @@ def apply_overrides(
     repeat: int | None = None,
     seed: int | None = None,
     params: Sequence[tuple[str, str]] = (),
+    source: str = "<command line>",
 ) -> RunDef:
-    """Command-line flags and ``k=v`` parameters over a run definition (flags win; cli.md)."""
+    """Command-line flags and ``k=v`` parameters over a run definition (flags win; cli.md).
+
+    A parameter given twice (``eps=0.1 eps=0.2``) and text that is not valid Unicode (bytes
+    that are not UTF-8 in argv) are definition errors naming ``source`` and the field.
+    """
+    _check_overrides(source, name, notes, tags, params)
     merged = dict(run.params)
     order = [k for k, _ in run.params]
     for key, text in params:
@@ -226,6 +251,34 @@ def apply_overrides(
     )
 
 
+def _check_overrides(
+    source: str,
+    name: str | None,
+    notes: str | None,
+    tags: Sequence[str],
+    params: Sequence[tuple[str, str]],
+) -> None:
+    problems = Problems(source)
+    texts = [("name", name), ("notes", notes), *((f"tags[{i}]", t) for i, t in enumerate(tags))]
+    for path, text in texts:
+        if text is not None and has_lone_surrogate(text):
+            problems.error(path, bad_text_message(text))
+    first: dict[str, str] = {}
+    for key, text in params:
+        path = field_path("params", printable(key))
+        if has_lone_surrogate(key) or has_lone_surrogate(text):
+            problems.error(path, bad_text_message(key if has_lone_surrogate(key) else text))
+        elif key in first:
+            problems.error(
+                path,
+                f"parameter {key!r} is given twice ({first[key]!r} and {text!r}); give it once "
+                '(a sweep is written {"values": [...]} in a run file)',
+            )
+        else:
+            first[key] = text
+    problems.raise_if_errors()
+
+
 def resolve_run(
     run: RunDef,
     workflow: Workflow,
@@ -233,16 +286,19 @@ def resolve_run(
     *,
     seed: int | None = None,
     problems: Problems | None = None,
+    max_children: int = DEFAULT_MAX_CHILDREN,
 ) -> Sweep:
     """Check a run against its workflow and build its (lazy) sweep; raises DefinitionError.
 
     ``seed`` is the seed to use when the definition has none (a fresh random one by default).
     ``problems`` are those already found while parsing, reported together with these.
+    ``max_children`` (``Settings.max_children``) caps the number of children: it is checked
+    from the axis sizes and ``repeat`` before any child, or any axis encoding, is built.
     """
     problems = problems if problems is not None else Problems(run.file)
     problems.items.extend(run.problems)
     declared = {p.name: p for p in workflow.params}
-    axes: list[Axis] = []
+    axis_values: list[tuple[str, DataType, tuple[Any, ...]]] = []
     given: set[str] = set()
     for name, form in run.params:
         path = field_path("params", name)
@@ -264,14 +320,16 @@ def resolve_run(
             problems.error(path, f"{reason} (feeds {port_path})")
             bad = True
         if not bad:
-            axes.append(Axis.build(name, param.kind, values))
+            axis_values.append((name, param.kind, values))
     for param in workflow.params:
         if param.name not in given and not param.optional:
             problems.error(
                 field_path("params", param.name),
                 f"missing required parameter {param.name!r} ({param.kind}): it has no default",
             )
+    _check_size(run, [len(values) for _, _, values in axis_values], max_children, problems)
     problems.raise_if_errors()
+    axes = [Axis.build(name, kind, values) for name, kind, values in axis_values]
     defaults = {
         p.name: p.default for p in workflow.params if p.name not in given and p.has_default
     }
@@ -287,6 +345,27 @@ def resolve_run(
         seed_given=run.seed is not None,
         run=run,
         warnings=tuple(problems.warnings),
+    )
+
+
+def child_count(axis_sizes: Sequence[int], repeat: int) -> int:
+    """Children of a sweep: the product of its axis sizes times ``repeat`` (exact, nothing
+    built)."""
+    return math.prod(axis_sizes) * repeat
+
+
+def _check_size(
+    run: RunDef, axis_sizes: Sequence[int], max_children: int, problems: Problems
+) -> None:
+    count = child_count(axis_sizes, run.repeat)
+    if count <= max_children:
+        return
+    combinations = math.prod(axis_sizes)
+    path = "repeat" if run.repeat > 1 and combinations <= max_children else "params"
+    problems.error(
+        path,
+        f"the sweep has {count:,} children ({combinations:,} combinations x repeat "
+        f"{run.repeat:,}), more than the limit of {max_children:,} (ACCIO_MAX_CHILDREN)",
     )
 
 

@@ -61,6 +61,8 @@ def validate_workflow(
 ) -> tuple[Workflow | None, Problems]:
     """Validate a decoded workflow document; returns the workflow (None if invalid) and problems."""
     problems = Problems(file)
+    if not problems.check_document(document):
+        return None, problems
     if not problems.check_object(document, "", "a workflow definition"):
         return None, problems
     problems.check_keys(document, WORKFLOW_KEYS, "")

@@ -52,11 +52,13 @@ radii = st.lists(
 )
 
 
-def sweep_of(params: dict[str, Any], repeat: int = 1, seed: int = 7) -> Sweep:
+def sweep_of(
+    params: dict[str, Any], repeat: int = 1, seed: int = 7, max_children: int = 10**6
+) -> Sweep:
     run = run_from_document(
         {"workflow": "props", "seed": seed, "repeat": repeat, "params": params}
     )
-    return resolve_run(run, WORKFLOW, REGISTRY)
+    return resolve_run(run, WORKFLOW, REGISTRY, max_children=max_children)
 
 
 @settings(max_examples=60, deadline=None)
@@ -159,6 +161,7 @@ def test_huge_sweep_is_counted_without_materialising() -> None:
             "radius": {"from": "1.meters", "to": "10000.meters", "step": "1.meters"},
         },
         repeat=10,
+        max_children=10**11,  # above the default cap, which refuses such a sweep
     )
     assert len(sweep) == 100 * 1001 * 10000 * 10
     last = sweep[len(sweep) - 1]
