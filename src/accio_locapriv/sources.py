@@ -438,7 +438,7 @@ class EventSource:
     """
 
     class Inputs:
-        url = Port("string", help="File or directory to read; a leading ~ is expanded.")
+        url = Port("string", file=True, help="File or directory to read; a leading ~ is expanded.")
         kind = Port("string", default="csv", choices=KINDS, help="Format of the files.")
 
     class Outputs:

@@ -84,6 +84,10 @@ def differences(mine: KeyEntry, other: KeyEntry) -> list[str]:
     for port in sorted(set(a_inputs) | set(b_inputs)):
         if a_inputs.get(port) != b_inputs.get(port):
             diffs.append(f"input {port}")
+    a_files, b_files = a.get("files", {}), b.get("files", {})  # same path, other content
+    for port in sorted(set(a_files) | set(b_files)):
+        if a_files.get(port) != b_files.get(port) and a_inputs.get(port) == b_inputs.get(port):
+            diffs.append(f"input file changed ({port})")
     if a.get("seed") != b.get("seed"):
         diffs.append("seed")
     return diffs

@@ -8,6 +8,10 @@
 
 Datasets appear by digest, so a key covers the content of every upstream result (a Merkle chain).
 Keeping the components lets ``accio explain`` say which one changed.
+
+A node with ports declared ``file=True`` reads files named by those values; their fingerprints
+(:mod:`accio.cache.fingerprint`: size and content hash) are appended as a sixth element,
+``{port: fingerprint}``. Nodes without such ports keep exactly the five-element key above.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class KeyComponents:
     code_hash: str
     inputs: tuple[tuple[str, Any], ...]  # (port, {"type", "value"} or None) in declaration order
     seed: int | None
+    #: ``(port, fingerprint)`` of every file port that has a value, declaration order.
+    files: tuple[tuple[str, Any], ...] = ()
     #: Canonical JSON text of each input, computed once for the key and the fingerprints.
     texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
@@ -58,7 +64,10 @@ class KeyComponents:
         )
         head = _head(self.op, self.version, self.code_hash)
         seed = "null" if self.seed is None else str(int(self.seed))
-        text = f"{head},[{inputs}],{seed}]"
+        if self.files:
+            text = f"{head},[{inputs}],{seed},{_canonical(dict(self.files))}]"
+        else:
+            text = f"{head},[{inputs}],{seed}]"
         return hashlib.sha256(text.encode()).hexdigest()
 
     def to_json(self) -> str:
@@ -67,6 +76,8 @@ class KeyComponents:
             port: fingerprint(value, text)
             for (port, value), text in zip(self.inputs, self.texts, strict=True)
         }
+        if self.files:  # so that explain can say "input file changed"
+            return _canonical({"inputs": prints, "seed": self.seed, "files": dict(self.files)})
         return _canonical({"inputs": prints, "seed": self.seed})
 
 

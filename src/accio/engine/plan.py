@@ -3,6 +3,10 @@
 A :class:`WorkflowPlan` is built once per workflow version. :func:`node_inputs` resolves one
 node's inputs for one run from its parameters and its upstream outputs, and :func:`key_components`
 turns them into the parts of a cache key.
+
+Pure but for one thing: an operator whose ports are declared ``file=True`` reads files, so its
+key components include their fingerprints (:mod:`accio.cache.fingerprint`, a ``stat`` per file
+and a hash only when it changed). Other nodes never touch the file system here.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from accio.cache.fingerprint import FingerprintCache, fingerprint_value
 from accio.cache.keys import KeyComponents
 from accio.definitions.model import Constant, NodeRef, ParamRef, Workflow
 from accio.ops.api import OperatorSpec, Resources
@@ -81,9 +86,14 @@ def node_inputs(
 
 
 def key_components(
-    node: NodePlan, inputs: Mapping[str, TypedJson], node_seed: int | None
+    node: NodePlan,
+    inputs: Mapping[str, TypedJson],
+    node_seed: int | None,
+    files: FingerprintCache | None = None,
 ) -> KeyComponents:
-    """Every declared input in declaration order: given value, else port default, else null."""
+    """Every declared input in declaration order: given value, else port default, else null;
+    plus the fingerprint of what each ``file=True`` port names (``files``: the cache of file
+    hashes, default the process-wide one)."""
     parts: list[tuple[str, Any]] = []
     for port in node.spec.inputs:
         if port.name in inputs:
@@ -98,8 +108,18 @@ def key_components(
         else:
             parts.append((port.name, None))
     spec = node.spec
+    prints: list[tuple[str, Any]] = []
+    if spec.file_inputs:
+        for name, typed in parts:
+            if typed is not None and name in spec.file_inputs:
+                prints.append((name, fingerprint_value(typed.get("value"), files)))
     return KeyComponents(
-        spec.name, spec.version, spec.code_hash, tuple(parts), node_seed if spec.unstable else None
+        spec.name,
+        spec.version,
+        spec.code_hash,
+        tuple(parts),
+        node_seed if spec.unstable else None,
+        tuple(prints),
     )
 
 

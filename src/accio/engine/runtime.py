@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from accio.cache.artifacts import LocalArtifactStore
+from accio.cache.fingerprint import use_cache_file
 from accio.cache.verify import guard_cache_hits
 from accio.config import Settings
 from accio.engine.control import ControlChannel
@@ -62,6 +63,7 @@ def open_runtime(settings: Settings, registry: OperatorRegistry | None = None) -
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
     storage, store = open_storage(settings), LocalArtifactStore(settings.artifacts_dir)
     guard_cache_hits(storage, store)  # a hit on a damaged or missing artifact is a miss
+    use_cache_file(settings.home / "fingerprints.sqlite3")  # hashes of files nodes read
     return Runtime(
         settings, storage, store, registry if registry is not None else default_registry()
     )

@@ -66,6 +66,9 @@ class Port:
     min_exclusive: bool = False
     max_exclusive: bool = False
     choices: tuple[Any, ...] | None = None
+    #: The value names a file or directory the operator reads (a ``string``, or a list or set
+    #: of them): its content fingerprint joins the cache key, so editing the file re-runs it.
+    file: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ class PortSpec:
     min_exclusive: bool = False
     max_exclusive: bool = False
     choices: tuple[Any, ...] | None = None
+    file: bool = False
 
     @property
     def has_default(self) -> bool:
@@ -192,6 +196,11 @@ class OperatorSpec:
 
     def input(self, name: str) -> PortSpec | None:
         return next((p for p in self.inputs if p.name == name), None)
+
+    @cached_property
+    def file_inputs(self) -> tuple[str, ...]:
+        """Input ports declared ``file=True``: their files are fingerprinted into the key."""
+        return tuple(p.name for p in self.inputs if p.file)
 
     def output(self, name: str) -> PortSpec | None:
         return next((p for p in self.outputs if p.name == name), None)
@@ -304,6 +313,10 @@ def _ports(holder: type | None, where: str, *, outputs: bool) -> tuple[PortSpec,
             raise RegistryError(f"{at}: outputs have neither defaults nor optionality")
         if port.optional and port.default is not NO_DEFAULT:
             raise RegistryError(f"{at}: a port cannot be both optional and defaulted")
+        if port.file and (outputs or not _names_paths(dtype)):
+            raise RegistryError(
+                f"{at}: file=True is for inputs of type string, list(string) or set(string)"
+            )
         default = NO_DEFAULT
         if port.default is not NO_DEFAULT:
             try:
@@ -327,11 +340,18 @@ def _ports(holder: type | None, where: str, *, outputs: bool) -> tuple[PortSpec,
             port.min_exclusive,
             port.max_exclusive,
             choices,
+            port.file,
         )
         if spec.has_default and (reason := spec.check(spec.default)):
             raise RegistryError(f"{at}: default {reason}")
         specs.append(spec)
     return tuple(specs)
+
+
+def _names_paths(dtype: DataType) -> bool:
+    if dtype.base == "string":
+        return True
+    return dtype.base in ("list", "set") and dtype.args[0].base == "string"
 
 
 def spec_of(obj: Any) -> OperatorSpec:
