@@ -27,6 +27,7 @@ from accio.cli.commands import (
     logs,
     server,
     submit,
+    verify,
     workflows,
 )
 from accio.errors import EXIT_INTERNAL, EXIT_USAGE, AccioError, UsageError
@@ -46,6 +47,7 @@ COMMAND_MODULES = [
     explain,
     export,
     server,
+    verify,
 ]
 
 # Two letters at least, so that short options with glued values (-n5) stay short options.
