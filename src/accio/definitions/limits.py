@@ -15,6 +15,8 @@ from typing import Any
 #: Deepest nesting accepted in a definition. A workflow needs about 5 levels plus the nesting of
 #: its deepest constant, so 100 leaves room for any real value while keeping recursive code safe.
 MAX_DEPTH = 100
+#: A value nested too deeply is reported at the last key found within this many levels.
+ANCHOR_DEPTH = 8
 
 
 def printable(text: str) -> str:
@@ -47,11 +49,16 @@ def _key_path(prefix: str, key: str) -> str:
 
 def document_problems(document: Any, max_depth: int = MAX_DEPTH) -> Iterator[tuple[str, str]]:
     """``(JSON path, reason)`` for each string (or key) that is not valid Unicode, and for the
-    first place nested deeper than ``max_depth``; iterative, so any depth is safe to scan."""
-    stack: list[tuple[Any, str, int]] = [(document, "", 1)]
+    first place nested deeper than ``max_depth``; iterative, so any depth is safe to scan.
+
+    Too deep a value is reported at the last object key on its way down (within the first
+    :data:`ANCHOR_DEPTH` levels): the field that holds it, not a hundred ``[0]``.
+    """
+    # (value, its path, its depth, the path of the field reported if it is too deep)
+    stack: list[tuple[Any, str, int, str]] = [(document, "", 1, "")]
     too_deep = False
     while stack:
-        value, path, depth = stack.pop()
+        value, path, depth, anchor = stack.pop()
         if isinstance(value, str):
             if has_lone_surrogate(value):
                 yield path, bad_text_message(value)
@@ -61,19 +68,18 @@ def document_problems(document: Any, max_depth: int = MAX_DEPTH) -> Iterator[tup
         if depth > max_depth:
             if not too_deep:
                 too_deep = True
-                shown = path if len(path) <= 80 else path[:77] + "..."
-                yield shown, f"nested deeper than {max_depth} levels"
+                yield anchor, f"nested deeper than {max_depth} levels"
             continue
         if isinstance(value, dict):
-            items = list(value.items())
-            for key, item in reversed(items):
+            for key, item in reversed(list(value.items())):
                 if isinstance(key, str) and has_lone_surrogate(key):
                     yield _key_path(path, key), bad_text_message(key)
                     continue
-                stack.append((item, _key_path(path, str(key)), depth + 1))
+                child = _key_path(path, str(key))
+                stack.append((item, child, depth + 1, child if depth < ANCHOR_DEPTH else anchor))
         else:
             for index in range(len(value) - 1, -1, -1):
-                stack.append((value[index], f"{path}[{index}]", depth + 1))
+                stack.append((value[index], f"{path}[{index}]", depth + 1, anchor))
 
 
 def nesting_position(text: str, max_depth: int = MAX_DEPTH) -> tuple[int, int] | None:

@@ -360,12 +360,15 @@ def _check_size(
     count = child_count(axis_sizes, run.repeat)
     if count <= max_children:
         return
+    factors = [f"{n:,}" for n in axis_sizes if n > 1] or ["1"]
+    if run.repeat > 1:
+        factors.append(f"repeat {run.repeat:,}")
     combinations = math.prod(axis_sizes)
     path = "repeat" if run.repeat > 1 and combinations <= max_children else "params"
     problems.error(
         path,
-        f"the sweep has {count:,} children ({combinations:,} combinations x repeat "
-        f"{run.repeat:,}), more than the limit of {max_children:,} (ACCIO_MAX_CHILDREN)",
+        f"the sweep has {count:,} children ({' x '.join(factors)}), more than the limit of "
+        f"{max_children:,} (ACCIO_MAX_CHILDREN)",
     )
 
 
