@@ -8,9 +8,10 @@ Every command reaches an Accio home only through :class:`~accio.client.contract.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from accio.client.models import loads
@@ -41,6 +42,7 @@ __all__ = [
     "RUN_STATES",
     "SHOWN_CHILDREN",
     "add_json_flag",
+    "command",
     "control_client",
     "counts_text",
     "error_line",
@@ -53,6 +55,25 @@ __all__ = [
 ]
 
 
+#: Clients opened by the running command; :func:`command` closes them when it returns.
+_opened: list[AccioClient] = []
+
+
+def command(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Wrap a command handler so that the clients it opened are closed when it ends (database
+    connections and HTTP sessions, also when ``main`` runs in-process, as in tests)."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        finally:
+            while _opened:
+                _opened.pop().close()
+
+    return run
+
+
 def open_client(*, autostart: bool = True, operators: bool = True) -> AccioClient:
     """The client of this invocation: a remote server when ``$ACCIO_SERVER`` is set, else the
     local home (``$ACCIO_HOME``). Imported here so that ``accio help`` stays fast.
@@ -60,14 +81,18 @@ def open_client(*, autostart: bool = True, operators: bool = True) -> AccioClien
     ``operators=False`` is for commands that only read stored records: loading every operator
     plugin (NumPy kernels, SciPy...) would double their start-up time.
     """
+    client: AccioClient
     server = os.environ.get("ACCIO_SERVER", "").strip()
     if server:  # a remote server: the same methods, over its REST API
         from accio.client.remote import RemoteClient
 
-        return RemoteClient(server)
-    from accio.client.client import Client
+        client = RemoteClient(server)
+    else:
+        from accio.client.client import Client
 
-    return Client(autostart=autostart, registry=None if operators else _NoOperators())
+        client = Client(autostart=autostart, registry=None if operators else _NoOperators())
+    _opened.append(client)
+    return client
 
 
 class _NoOperators(OperatorRegistry):

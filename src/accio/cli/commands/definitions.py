@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from accio.cli import render as out
-from accio.cli.commands.common import open_client
+from accio.cli.commands.common import command, open_client
 from accio.cli.lookup import add_run_arguments, run_from_arguments
 from accio.client.lookup import find_workflow
 from accio.definitions.documents import BARE_SPEC_RE, run_from_document, workflow_from_document
@@ -71,7 +71,7 @@ def register(subparsers: Any) -> None:
         help="workflow definition to check run definitions against",
     )
     validate.add_argument("--json", action="store_true", help="machine-readable output")
-    validate.set_defaults(handler=cmd_validate)
+    validate.set_defaults(handler=command(cmd_validate))
 
     expand = subparsers.add_parser(
         "expand",
@@ -81,7 +81,7 @@ def register(subparsers: Any) -> None:
     add_run_arguments(expand)
     expand.add_argument("--limit", type=int, default=None, help="show at most N children")
     expand.add_argument("--json", action="store_true", help="machine-readable output")
-    expand.set_defaults(handler=cmd_expand)
+    expand.set_defaults(handler=command(cmd_expand))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from accio.cli.commands.common import (
     FINISHED,
     SHOWN_CHILDREN,
     add_json_flag,
+    command,
     counts_text,
     error_line,
     open_client,
@@ -64,7 +65,7 @@ def register(subparsers: Any) -> None:
     describe.add_argument("id", metavar="ID", help="run id, run/node, workflow[:version], name")
     describe.add_argument("node", nargs="?", help=argparse.SUPPRESS)
     add_json_flag(describe)
-    describe.set_defaults(handler=cmd_describe)
+    describe.set_defaults(handler=command(cmd_describe))
 
 
 def cmd_describe(args: argparse.Namespace) -> int:

@@ -10,7 +10,13 @@ import argparse
 from typing import Any
 
 from accio.cli import render as out
-from accio.cli.commands.common import add_json_flag, open_client, resolve_run, split_values
+from accio.cli.commands.common import (
+    add_json_flag,
+    command,
+    open_client,
+    resolve_run,
+    split_values,
+)
 from accio.client.models import run_out
 from accio.errors import EXIT_OK, UsageError
 
@@ -31,7 +37,7 @@ def register(subparsers: Any) -> None:
         "--remove-tag", action="append", default=[], metavar="TAG", help="remove a tag"
     )
     add_json_flag(edit)
-    edit.set_defaults(handler=cmd_edit)
+    edit.set_defaults(handler=command(cmd_edit))
 
 
 def cmd_edit(args: argparse.Namespace) -> int:

@@ -10,7 +10,13 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from accio.cli import render as out
-from accio.cli.commands.common import SHOWN_CHILDREN, add_json_flag, open_client, resolve_run
+from accio.cli.commands.common import (
+    SHOWN_CHILDREN,
+    add_json_flag,
+    command,
+    open_client,
+    resolve_run,
+)
 from accio.client.models import explanation_out
 from accio.errors import EXIT_OK
 from accio.storage.records import RunRecord
@@ -29,7 +35,7 @@ def register(subparsers: Any) -> None:
     explain.add_argument("run", metavar="RUN")
     explain.add_argument("node", metavar="NODE", nargs="?")
     add_json_flag(explain)
-    explain.set_defaults(handler=cmd_explain)
+    explain.set_defaults(handler=command(cmd_explain))
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

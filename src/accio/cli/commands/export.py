@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from accio.cli import render as out
-from accio.cli.commands.common import open_client, resolve_run
+from accio.cli.commands.common import command, open_client, resolve_run
 from accio.errors import EXIT_OK, NotFoundError
 
 
@@ -46,7 +46,7 @@ def register(subparsers: Any) -> None:
         default=None,
         help="only these outputs (a bare NODE selects all its outputs)",
     )
-    export.set_defaults(handler=cmd_export)
+    export.set_defaults(handler=command(cmd_export))
 
 
 def cmd_export(args: argparse.Namespace) -> int:

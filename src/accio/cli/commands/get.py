@@ -15,6 +15,7 @@ from accio.cli.commands import workflows
 from accio.cli.commands.common import (
     RUN_STATES,
     add_json_flag,
+    command,
     open_client,
     percent,
     resolve_run,
@@ -44,11 +45,11 @@ def register(subparsers: Any) -> None:
     )
     get.add_argument("type", metavar="TYPE", help="runs, workflows or operators (or op, ops)")
     _add_listing_flags(get)
-    get.set_defaults(handler=cmd_get)
+    get.set_defaults(handler=command(cmd_get))
 
     listing = subparsers.add_parser("list", help="list runs (same as 'accio get runs')")
     _add_listing_flags(listing)
-    listing.set_defaults(handler=cmd_get, type="runs")
+    listing.set_defaults(handler=command(cmd_get), type="runs")
 
 
 def _add_listing_flags(parser: argparse.ArgumentParser) -> None:

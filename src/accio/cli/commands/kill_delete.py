@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from accio.cli import render as out
-from accio.cli.commands.common import FINISHED, control_client, resolve_all
+from accio.cli.commands.common import FINISHED, command, control_client, resolve_all
 from accio.errors import UsageError
 
 
@@ -21,7 +21,7 @@ def register(subparsers: Any) -> None:
         description="Kill runs: running nodes are killed, the others cancelled.",
     )
     kill.add_argument("runs", nargs="+", metavar="RUN")
-    kill.set_defaults(handler=cmd_kill)
+    kill.set_defaults(handler=command(cmd_kill))
 
     delete = subparsers.add_parser(
         "delete",
@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
     )
     delete.add_argument("type", metavar="TYPE", help="run (the only deletable type)")
     delete.add_argument("runs", nargs="*", metavar="RUN")
-    delete.set_defaults(handler=cmd_delete)
+    delete.set_defaults(handler=command(cmd_delete))
 
 
 def cmd_kill(args: argparse.Namespace) -> int:

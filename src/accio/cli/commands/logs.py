@@ -14,6 +14,7 @@ from accio.cli import render as out
 from accio.cli.commands.common import (
     NODE_TERMINAL,
     add_json_flag,
+    command,
     open_client,
     resolve_run,
     split_node_id,
@@ -51,7 +52,7 @@ def register(subparsers: Any) -> None:
         )
     logs.add_argument("-f", "--follow", action="store_true", help="wait for new lines")
     add_json_flag(logs)
-    logs.set_defaults(handler=cmd_logs)
+    logs.set_defaults(handler=command(cmd_logs))
 
 
 def cmd_logs(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from accio.cli import render as out
-from accio.cli.commands.common import open_client
+from accio.cli.commands.common import command, open_client
 from accio.config import Settings
 from accio.engine import daemon
 from accio.errors import EXIT_OK, RuntimeFailure, UsageError
@@ -45,7 +45,7 @@ def register(subparsers: Any) -> None:
         help="where start serves the web UI and REST API (default $ACCIO_HTTP or 127.0.0.1:8765)",
     )
     server.add_argument("--no-http", action="store_true", help="start: scheduler only")
-    server.set_defaults(handler=cmd_server)
+    server.set_defaults(handler=command(cmd_server))
 
     gc = subparsers.add_parser(
         "gc",
@@ -54,7 +54,7 @@ def register(subparsers: Any) -> None:
         "refers to are deleted.",
     )
     gc.add_argument("--json", action="store_true", help="machine-readable output")
-    gc.set_defaults(handler=cmd_gc)
+    gc.set_defaults(handler=command(cmd_gc))
 
 
 def cmd_server(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from accio.cli.commands.common import (
     RUN_STATES,
     SHOWN_CHILDREN,
     add_json_flag,
+    command,
     counts_text,
     error_line,
     open_client,
@@ -44,7 +45,7 @@ def register(subparsers: Any) -> None:
     submit.add_argument(
         "--no-start", action="store_true", help="do not start the scheduler in the background"
     )
-    submit.set_defaults(handler=cmd_submit)
+    submit.set_defaults(handler=command(cmd_submit))
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

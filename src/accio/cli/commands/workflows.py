@@ -15,7 +15,7 @@ import textwrap
 from typing import TYPE_CHECKING, Any
 
 from accio.cli import render as out
-from accio.cli.commands.common import add_json_flag, open_client
+from accio.cli.commands.common import add_json_flag, command, open_client
 from accio.client.models import (
     PushOut,
     WorkflowDetailOut,
@@ -45,7 +45,7 @@ def register(subparsers: Any) -> None:
     )
     push.add_argument("files", nargs="+", metavar="FILE")
     add_json_flag(push)
-    push.set_defaults(handler=cmd_push)
+    push.set_defaults(handler=command(cmd_push))
 
 
 def cmd_push(args: argparse.Namespace) -> int:
