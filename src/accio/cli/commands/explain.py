@@ -22,7 +22,7 @@ from accio.errors import EXIT_OK
 from accio.storage.records import RunRecord
 
 if TYPE_CHECKING:
-    from accio.cache.explain import NodeExplanation
+    from accio.client.contract import NodeExplanation
 
 
 def register(subparsers: Any) -> None:
