@@ -63,7 +63,7 @@ MAX_PER_PAGE = 500
 
 
 class RemoteClient:
-    """A client of a remote Accio server: what :class:`~accio.client.client.Client` does on a
+    """A client of a remote Accio server: what :class:`~accio.client.local.LocalClient` does on a
     local home, through HTTP. Nothing is stored or executed locally."""
 
     def __init__(self, base_url: str, *, timeout: float = 30) -> None:

@@ -22,7 +22,7 @@ from accio.storage.records import UNFINISHED_RUN_STATES, RunsFilter
 router = APIRouter(tags=["runs"])
 
 #: The most ids ``/run-ids`` returns (enough to name the candidates of an ambiguous prefix).
-MAX_IDS = 50
+MAX_IDS = 1000
 
 
 @router.get("/runs", summary="List runs, newest first")
