@@ -171,7 +171,7 @@ def test_cli_against_the_server(remote: Remote) -> None:
     )
     assert submitted.returncode == 0, submitted.stderr
     created = json.loads(submitted.stdout)
-    assert len(created["child_ids"]) == 2 and created["workflow"] == "adder"
+    assert len(created["child_ids"]) == 2 and created["workflow_id"] == "adder"  # SubmitOut
     missing = subprocess.run(
         [accio, "describe", "run", "nosuchrun"],
         env=remote.env,
