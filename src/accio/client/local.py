@@ -25,13 +25,13 @@ from accio.client.lookup import pick_run_id, prepare_run
 from accio.client.models import OperatorOut
 from accio.client.sweeps import sweep_records
 from accio.client.tables import wide_table
-from accio.config import Settings
+from accio.config import ExecutorName, Settings
 from accio.definitions.documents import workflow_from_document
 from accio.definitions.load import read_json_file, split_workflow_spec, workflow_id_from_path
 from accio.definitions.model import Workflow
 from accio.definitions.sweep import Sweep
 from accio.engine import daemon
-from accio.engine.runtime import ExecutorName, Runtime, open_runtime
+from accio.engine.runtime import Runtime, open_runtime
 from accio.engine.scheduler import Scheduler
 from accio.engine.states import TERMINAL_RUN_STATES
 from accio.engine.tuning import paused_gc
