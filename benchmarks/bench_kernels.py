@@ -11,7 +11,10 @@ Prints events/s (best of ``R`` runs) for:
   pure-Python loop (``random.gammavariate`` + trigonometry per event) on a subset;
 * Parquet write and read of a canonical trace table, and the CSV event reader;
 * the synthetic generator (target >= 1 M events/s), against a pure-Python generator loop;
-* stay points, S2 cells and distortion metrics: see the functions marked ``OTHER KERNELS``.
+* stay points, S2 cells and distortion metrics: see the functions marked ``OTHER KERNELS``;
+* the baseline mechanisms (uniform-disc and Gaussian noise, S2 snapping, k-anonymity, Bayesian
+  remapping, adaptive and clustering Geo-I) against numpy or pure-Python baselines, and the
+  AP-attack and uniqueness metrics (``--only mechanisms attacks``).
 
 Targets (locapriv.md §5): per-event vectorised ops >= 10 M events/s (Geo-I >= 20 M events/s),
 sequential per-trace kernels >= 1 M events/s, CSV round trip >= 5 M rows/s.
@@ -361,6 +364,227 @@ def bench_distortion(table: pa.Table, repeat: int) -> None:
         report(f"{spec_of(op_class).name} operator {inputs}", n, t)
 
 
+# ---------------------------------------------------------------------------------------------
+# Baseline mechanisms (accio_locapriv.baselines) and attacks (metrics.reident)
+
+
+def _numpy_offset(lat: np.ndarray, lng: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> None:
+    k = 180.0 / (math.pi * EARTH_RADIUS_M)
+    lat + dy * k, lng + dx * k / np.cos(np.radians(lat))
+
+
+def _numpy_disc(lat: np.ndarray, lng: np.ndarray, radius: float) -> None:
+    rng = np.random.default_rng(1)
+    r = radius * np.sqrt(rng.random(len(lat)))
+    theta = rng.random(len(lat)) * (2.0 * math.pi)
+    _numpy_offset(lat, lng, r * np.cos(theta), r * np.sin(theta))
+
+
+def _numpy_gaussian(lat: np.ndarray, lng: np.ndarray, sigma: float) -> None:
+    rng = np.random.default_rng(1)
+    _numpy_offset(lat, lng, rng.normal(0, sigma, len(lat)), rng.normal(0, sigma, len(lat)))
+
+
+def _numpy_s2_snap(lat: np.ndarray, lng: np.ndarray, level: int) -> None:
+    """S2 snapping in plain vectorised numpy (cell ids through the same 6-level tables, then
+    centres): the baseline of the numba kernels."""
+    from accio_locapriv.kernels.s2 import _build_lookup_ij, lookup_pos
+
+    pos_table = lookup_pos().astype(np.int64)
+    ij_table = _build_lookup_ij(lookup_pos()).astype(np.int64)
+    la, lo = np.radians(lat), np.radians(lng)
+    p = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
+    axis = np.argmax(np.abs(p), axis=0)
+    neg = p[axis, np.arange(len(lat))] < 0
+    face = axis + 3 * neg
+    u = np.select(
+        [face == 0, face == 1, face == 2, face == 3, face == 4],
+        [p[1] / p[0], -p[0] / p[1], -p[0] / p[2], p[2] / p[0], p[2] / p[1]],
+        -p[1] / p[2],
+    )
+    v = np.select(
+        [face == 0, face == 1, face == 2, face == 3, face == 4],
+        [p[2] / p[0], p[2] / p[1], -p[1] / p[2], p[1] / p[0], -p[0] / p[1]],
+        -p[0] / p[2],
+    )
+
+    def st_ij(x: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):  # np.where evaluates both branches
+            s = np.where(x >= 0, 0.5 * np.sqrt(1 + 3 * x), 1 - 0.5 * np.sqrt(1 - 3 * x))
+        return np.clip(np.floor(s * 2**30), 0, 2**30 - 1).astype(np.int64)
+
+    i, j = st_ij(u), st_ij(v)
+    bits = face & 1
+    pos = np.zeros(len(lat), dtype=np.int64)
+    for step in range(5):
+        shift = 24 - 6 * step
+        val = pos_table[bits | (((i >> shift) & 63) << 8) | (((j >> shift) & 63) << 2)]
+        pos |= (val >> 2) << (2 * shift)
+        bits = val & 3
+    # Back to the centre of the cell at `level`: decode the position (inverse table) and keep
+    # the top `level` levels.
+    bits = face & 1
+    ci = np.zeros(len(lat), dtype=np.int64)
+    cj = np.zeros(len(lat), dtype=np.int64)
+    for step in range(5):
+        shift = 24 - 6 * step
+        val = ij_table[(((pos >> (2 * shift)) & 4095) << 2) | bits]
+        ci |= ((val >> 8) & 63) << shift
+        cj |= ((val >> 2) & 63) << shift
+        bits = val & 3
+    size = 1 << (30 - level)
+    ci, cj = ci & ~(size - 1), cj & ~(size - 1)
+
+    def uv(si: np.ndarray) -> np.ndarray:
+        s = (2 * si + size) / 2.0**31
+        return np.where(s >= 0.5, (4 * s * s - 1) / 3, (1 - 4 * (1 - s) ** 2) / 3)
+
+    cu, cv = uv(ci), uv(cj)
+    one = np.ones(len(lat))
+    x = np.select(
+        [face == 0, face == 1, face == 2, face == 3, face == 4], [one, -cu, -cu, -one, cv], cv
+    )
+    y = np.select(
+        [face == 0, face == 1, face == 2, face == 3, face == 4], [cu, one, -cv, -cv, -one], cu
+    )
+    z = np.select(
+        [face == 0, face == 1, face == 2, face == 3, face == 4], [cv, cv, one, -cu, -cu], -one
+    )
+    np.degrees(np.arctan2(z, np.hypot(x, y))), np.degrees(np.arctan2(y, x))
+
+
+def _python_kanon(users: list[int], windows: list[int], cells: list[list[int]], k: int) -> None:
+    """k-anonymity cloaking with Python dicts and sets, per level (baseline)."""
+    todo = list(range(len(users)))
+    for level_cells in cells:
+        groups: dict[tuple[int, int], set[int]] = {}
+        for e in range(len(users)):
+            groups.setdefault((windows[e], level_cells[e]), set()).add(users[e])
+        todo = [e for e in todo if len(groups[(windows[e], level_cells[e])]) < k]
+
+
+def _python_clustering(lat: list[float], lng: list[float], eps: float, radius: float) -> None:
+    rnd = random.Random(1)
+    k = math.pi / 180.0 * EARTH_RADIUS_M
+    a_lat = a_lng = z_lat = z_lng = math.nan
+    for i in range(len(lat)):
+        dx = (lng[i] - a_lng) * k * math.cos(math.radians(lat[i]))
+        dy = (lat[i] - a_lat) * k
+        if not dx * dx + dy * dy <= radius * radius:
+            r = rnd.gammavariate(2.0, 1.0 / eps)
+            th = rnd.random() * 2 * math.pi
+            z_lat, z_lng = lat[i] + r * math.sin(th) / k, lng[i] + r * math.cos(th) / k
+            a_lat, a_lng = lat[i], lng[i]
+        lat[i], lng[i] = z_lat, z_lng
+
+
+def bench_mechanisms(table: pa.Table, repeat: int) -> None:
+    """Baseline mechanisms, each against a numpy (or, for sequential ones, pure-Python) baseline
+    measured in the same run (target >= 10 M events/s for the noise and snapping kernels)."""
+    from accio_locapriv.baselines import (
+        PriorGrid,
+        bayesian_remap,
+        k_anonymity_cloak,
+    )
+    from accio_locapriv.kernels.geo import to_local
+    from accio_locapriv.kernels.noise import adaptive_geoind, clustering_geoind, seeded_noise
+    from accio_locapriv.kernels.s2 import cell_ids, parent_ids, snap_to_cells
+
+    print("Baseline mechanisms")
+    n = table.num_rows
+    arrays = to_arrays(table)
+    lat, lng, off = arrays.lat, arrays.lng, arrays.offsets
+    seeds = np.arange(1, arrays.n_traces + 1, dtype=np.uint64)
+    for law, scale, numpy_fn in (
+        ("disc", 100.0, _numpy_disc),
+        ("gaussian", 50.0, _numpy_gaussian),
+    ):
+        base = n / best_time(lambda f=numpy_fn, s=scale: f(lat, lng, s), repeat)
+        report(f"{law}: numpy, one generator, vectorised", n, n / base)
+        seeded_noise(lat[:10], lng[:10], off[:2].clip(max=10), seeds[:1], law, scale)
+        t = best_time(lambda a=law, s=scale: seeded_noise(lat, lng, off, seeds, a, s), repeat)
+        report(f"{law}: numba kernel, per-trace streams, 1 thread", n, t, base)
+        t = best_time(
+            lambda a=law, s=scale: seeded_noise(lat, lng, off, seeds, a, s, threads=2), repeat
+        )
+        report(f"{law}: numba kernel, 2 threads", n, t, base)
+    base = n / best_time(lambda: _numpy_s2_snap(lat, lng, 15), repeat)
+    report("S2 snapping level 15: numpy", n, n / base)
+    snap_to_cells(lat[:10], lng[:10], 15)
+    t = best_time(lambda: snap_to_cells(lat, lng, 15, threads=1), repeat)
+    report("S2 snapping level 15: numba (ids + centres), 1 thread", n, t, base)
+
+    sub = min(n, 200_000)
+    users = np.repeat(np.arange(arrays.n_traces) % 50, arrays.lengths)[:sub].tolist()
+    windows = (arrays.time[:sub] // 3_600_000).tolist()
+    leaf = cell_ids(lat[:sub], lng[:sub], 18)
+    cells = [parent_ids(leaf, lv).tolist() for lv in range(18, 7, -1)]
+    base = sub / best_time(lambda: _python_kanon(users, windows, cells, 5), 1)
+    report(f"k-anonymity k=5, 1 h, levels 18..8: Python dicts ({sub:,})", sub, sub / base)
+    t = best_time(lambda: k_anonymity_cloak(arrays, 5, 3_600_000, 8, 18), repeat)
+    report("k-anonymity: one sort + numba run counts per level", n, t, base)
+
+    grid = PriorGrid(lat, lng, 200.0)
+    zlat, zlng = seeded_noise(lat, lng, off, seeds, "laplace", 100.0)
+    zx, zy = to_local(zlat, zlng, grid.lat0, grid.lng0)
+    sub = min(n, 20_000)
+    px, py, logp = grid.x, grid.y, np.log(grid.prior)
+
+    def numpy_remap() -> None:
+        for a in range(0, sub, 256):  # blocks of reports against every prior cell
+            d = np.hypot(zx[a : a + 256, None] - px[None, :], zy[a : a + 256, None] - py[None, :])
+            w = np.exp(logp[None, :] - 0.01 * d)
+            w /= w.sum(axis=1, keepdims=True)
+            w @ px, w @ py
+
+    base = sub / best_time(numpy_remap, 1)
+    print(f"  (prior grid: {len(px):,} cells of 200 m)")
+    report(f"remap, squared loss: numpy blocks ({sub:,} events)", sub, sub / base)
+    bayesian_remap(zx[:10], zy[:10], grid, 0.01, "squared")
+    t = best_time(lambda: bayesian_remap(zx[:sub], zy[:sub], grid, 0.01, "squared"), 1)
+    report("remap, squared loss: numba kernel", sub, t, base)
+    bayesian_remap(zx[:10], zy[:10], grid, 0.01)
+    t = best_time(lambda: bayesian_remap(zx[:sub], zy[:sub], grid, 0.01), 1)
+    report("remap, Euclidean loss (Weiszfeld): numba kernel", sub, t, base)
+
+    sub = min(n, 200_000)
+    sl, sg = lat[:sub].tolist(), lng[:sub].tolist()
+    base = sub / best_time(lambda: _python_clustering(list(sl), list(sg), 0.01, 200.0), 1)
+    report(f"clustering Geo-I: pure-Python loop ({sub:,})", sub, sub / base)
+    clustering_geoind(lat[:10], lng[:10], off[:2].clip(max=10), seeds[:1], 0.01, 200.0)
+    t = best_time(lambda: clustering_geoind(lat, lng, off, seeds, 0.01, 200.0), repeat)
+    report("clustering Geo-I: numba kernel", n, t, base)
+    adaptive_geoind(lat[:10], lng[:10], arrays.time[:10], off[:2].clip(max=10), seeds[:1], 0.01)
+    t = best_time(lambda: adaptive_geoind(lat, lng, arrays.time, off, seeds, 0.01), repeat)
+    report("adaptive Geo-I: numba kernel (regression on 3)", n, t, base)
+
+
+def bench_attacks(table: pa.Table, repeat: int) -> None:
+    """AP-attack and uniqueness operators on the table against a 100 m noisy copy."""
+    from accio.values.types import Distance, Duration
+    from accio_locapriv.metrics import ApAttack, Uniqueness
+
+    print("Attacks (test = train + 100 m Gaussian noise)")
+    n = table.num_rows
+    test = _noisy(table, 100.0)
+    ctx = OperatorContext("Uniqueness", True, 1, Path(tempfile.gettempdir()))
+    op = spec_of(ApAttack).instantiate()
+    inputs = {"train": table, "test": test, "cellSize": Distance(800.0), "distanceType": "topsoe"}
+    t = best_time(lambda: op.run(inputs, ctx), repeat)
+    report(f"ApAttack operator ({len(table.column('id').unique())} users)", n, t)
+    op = spec_of(Uniqueness).instantiate()
+    inputs = {
+        "data": test,
+        "points": 4,
+        "level": 15,
+        "resolution": Duration(3_600_000),
+        "topN": 2,
+        "trials": 20,
+    }
+    t = best_time(lambda: op.run(inputs, ctx), repeat)
+    report("Uniqueness operator (4 points x 20 trials, top-2)", n, t)
+
+
 def calibrate(repeat: int) -> None:
     """numpy haversine speed: locapriv.md §5 measured 23 M pairs/s on its reference box."""
     rng = np.random.default_rng(0)
@@ -374,16 +598,28 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2_000_000, help="events in the table")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measure (best is kept)")
+    parser.add_argument(
+        "--only", nargs="*", choices=sorted(SECTIONS), help="run only these sections"
+    )
     args = parser.parse_args(argv)
     table = make_table(args.events)
     print(f"{table.num_rows:,} events in {len(table.column('id').unique())} traces\n")
     calibrate(args.repeat)
-    bench_geoi(table, args.repeat)
-    bench_io(table, args.repeat)
-    bench_synthetic(args.repeat)
-    bench_stays(table, args.repeat)
-    bench_s2(table, args.repeat)
-    bench_distortion(table, args.repeat)
+    for name, section in SECTIONS.items():
+        if not args.only or name in args.only:
+            section(table, args.repeat)
+
+
+SECTIONS: dict[str, Callable[[pa.Table, int], None]] = {
+    "geoi": bench_geoi,
+    "io": bench_io,
+    "synthetic": lambda _table, repeat: bench_synthetic(repeat),
+    "stays": bench_stays,
+    "s2": bench_s2,
+    "distortion": bench_distortion,
+    "mechanisms": bench_mechanisms,
+    "attacks": bench_attacks,
+}
 
 
 if __name__ == "__main__":

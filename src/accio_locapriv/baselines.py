@@ -30,7 +30,7 @@ from accio_locapriv.arrow import TraceArrays, take_rows, to_arrays
 from accio_locapriv.kernels.geo import from_local, to_local
 from accio_locapriv.kernels.laplace import apply_noise_seeded
 from accio_locapriv.kernels.noise import adaptive_geoind, clustering_geoind, seeded_noise
-from accio_locapriv.kernels.s2 import MAX_LEVEL, cell_centers, cell_ids, parent_ids
+from accio_locapriv.kernels.s2 import MAX_LEVEL, cell_centers, cell_ids
 from accio_locapriv.pois import meters, millis
 from accio_locapriv.schema import OperatorInputError, validate_traces
 
@@ -153,17 +153,50 @@ class S2Cloaking:
         return {"data": take_rows(table, None, lat=lat, lng=lng)}
 
 
-def _distinct_user_counts(window: np.ndarray, cell: np.ndarray, user: np.ndarray) -> np.ndarray:
-    """For every event: distinct users with an event in the same (window, cell)."""
-    keys = np.empty(len(cell), dtype=[("w", "<i8"), ("c", "<u8")])
-    keys["w"] = window
-    keys["c"] = cell
-    _, group = np.unique(keys, return_inverse=True)
-    group = group.reshape(-1).astype(np.int64)
-    n_users = int(user.max()) + 1 if len(user) else 1
-    pairs = np.unique(group * n_users + user)
-    counts = np.bincount(pairs // n_users, minlength=int(group.max()) + 1 if len(group) else 0)
-    return counts[group]
+@njit(cache=True, nogil=True)
+def _kanon_kernel(
+    window: np.ndarray,
+    leaf: np.ndarray,
+    user: np.ndarray,
+    n_users: int,
+    k: int,
+    min_level: int,
+    max_level: int,
+    cells: np.ndarray,
+    levels: np.ndarray,
+) -> None:
+    """Levels and cells of events sorted by (window, leaf cell).
+
+    A parent id is monotone in its descendants' ids, so the order by (window, leaf) is also the
+    order by (window, parent) at every level: groups are runs, and the distinct users of a run
+    are counted with a last-seen run per user (no sort per level).
+    """
+    n = window.shape[0]
+    last = np.full(n_users, -1, dtype=np.int64)
+    count = np.zeros(n, dtype=np.int64)
+    group = np.empty(n, dtype=np.int64)
+    run = -1  # runs are numbered across levels, so `last` never needs a reset
+    for level in range(max_level, min_level - 1, -1):
+        lsb = np.uint64(1) << np.uint64(2 * (30 - level))
+        mask = ~(lsb + lsb - np.uint64(1))
+        first = run + 1
+        prev_w = np.int64(0)
+        prev_c = np.uint64(0)
+        for i in range(n):
+            c = (leaf[i] & mask) | lsb
+            if i == 0 or window[i] != prev_w or c != prev_c:
+                run += 1
+                count[run - first] = 0
+                prev_w = window[i]
+                prev_c = c
+            group[i] = run
+            if last[user[i]] != run:
+                last[user[i]] = run
+                count[run - first] += 1
+        for i in range(n):
+            if levels[i] < 0 and count[group[i] - first] >= k:
+                levels[i] = level
+                cells[i] = (leaf[i] & mask) | lsb
 
 
 def k_anonymity_cloak(
@@ -194,17 +227,24 @@ def k_anonymity_cloak(
     user = _user_index(arrays)
     window = arrays.time // int(window_ms)
     leaf = cell_ids(arrays.lat, arrays.lng, max_level)
-    cells = np.zeros(n, dtype=np.uint64)
-    levels = np.full(n, -1, dtype=np.int64)
-    todo = np.ones(n, dtype=bool)
-    for level in range(max_level, min_level - 1, -1):
-        if not todo.any():
-            break
-        parent = parent_ids(leaf, level)
-        ok = todo & (_distinct_user_counts(window, parent, user) >= k)
-        cells[ok] = parent[ok]
-        levels[ok] = level
-        todo &= ~ok
+    order = np.lexsort((leaf, window))
+    sorted_cells = np.zeros(n, dtype=np.uint64)
+    sorted_levels = np.full(n, -1, dtype=np.int64)
+    _kanon_kernel(
+        np.ascontiguousarray(window[order]),
+        np.ascontiguousarray(leaf[order]),
+        np.ascontiguousarray(user[order]),
+        int(user.max()) + 1 if n else 1,
+        int(k),
+        int(min_level),
+        int(max_level),
+        sorted_cells,
+        sorted_levels,
+    )
+    cells = np.empty(n, dtype=np.uint64)
+    levels = np.empty(n, dtype=np.int64)
+    cells[order] = sorted_cells
+    levels[order] = sorted_levels
     return cells, levels
 
 
@@ -350,7 +390,7 @@ def _remap_kernel(
         # the posterior mean), then the best of {median, mean, z} by expected loss.
         gx = mx
         gy = my
-        for _ in range(100):
+        for _ in range(50):
             nx = 0.0
             ny = 0.0
             den = 0.0
@@ -367,7 +407,7 @@ def _remap_kernel(
             moved = math.hypot(nx - gx, ny - gy)
             gx = nx
             gy = ny
-            if moved < 1e-6:
+            if moved < 1e-3:  # a millimetre
                 break
         cand_x = (gx, mx, zx[i])
         cand_y = (gy, my, zy[i])

@@ -161,3 +161,19 @@ def test_uniqueness_hand_computed_three_users(run_op) -> None:
         Uniqueness, {"data": events, "points": 2, "level": 12, "topN": 1, "trials": 3000}
     )
     assert again == out
+
+
+def test_ap_attack_sparse_topsoe_equals_twice_jensen_shannon(distinct) -> None:
+    # The Topsøe path works on shared cells only; the generic path sums over the union of cells.
+    # Topsøe = 2·JSD gives an independent oracle on a noisy copy (non-trivial distances).
+    a = to_arrays(distinct)
+    rng = np.random.default_rng(3)
+    lat, lng = from_local(
+        rng.normal(0, 300, a.n_events), rng.normal(0, 300, a.n_events), a.lat, a.lng
+    )
+    noisy = to_arrays(from_columns(list(a.event_ids()), lat, lng, a.time))
+    m1, r1, d1, rate1 = ap_attack(a, noisy, 500.0, "topsoe")
+    m2, r2, d2, rate2 = ap_attack(a, noisy, 500.0, "jensendiv")
+    assert m1 == m2 and r1 == r2 and rate1 == rate2
+    assert d1 == pytest.approx({u: 2 * v for u, v in d2.items()}, abs=1e-12)
+    assert all(v > 0.01 for v in d1.values())

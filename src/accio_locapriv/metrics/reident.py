@@ -12,9 +12,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from accio.ops.api import Port, operator
 from accio_locapriv.arrow import TraceArrays
@@ -34,6 +36,85 @@ __all__ = ["ApAttack", "Uniqueness", "ap_attack", "uniqueness", "user_points"]
 _WORLD = ((-90.0, -180.0), (90.0, 180.0))
 
 
+@njit(cache=True, nogil=True)
+def _topsoe_common(
+    t_cell: np.ndarray,
+    t_user: np.ndarray,
+    t_p: np.ndarray,
+    r_cell: np.ndarray,
+    r_user: np.ndarray,
+    r_q: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Add, for every pair of users sharing a cell, that cell's Topsøe term minus the
+    ``(p + q)·ln 2`` it would contribute if the cell were not shared (both inputs by cell)."""
+    ln2 = math.log(2.0)
+    i = 0
+    j = 0
+    n_t = t_cell.shape[0]
+    n_r = r_cell.shape[0]
+    while i < n_t and j < n_r:
+        if t_cell[i] < r_cell[j]:
+            i += 1
+        elif t_cell[i] > r_cell[j]:
+            j += 1
+        else:
+            c = t_cell[i]
+            i1 = i
+            while i1 < n_t and t_cell[i1] == c:
+                i1 += 1
+            j1 = j
+            while j1 < n_r and r_cell[j1] == c:
+                j1 += 1
+            for a in range(i, i1):
+                p = t_p[a]
+                for b in range(j, j1):
+                    q = r_q[b]
+                    s = p + q
+                    out[t_user[a], r_user[b]] += (
+                        p * math.log(2.0 * p / s) + q * math.log(2.0 * q / s) - s * ln2
+                    )
+            i = i1
+            j = j1
+
+
+def _sparse(maps: dict[str, tuple[np.ndarray, np.ndarray]], names: list[str]) -> tuple:
+    """(cell, user index, probability) of every non-empty cell of every map, by cell."""
+    if not names:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    cells = np.concatenate([maps[u][0] for u in names])
+    users = np.repeat(np.arange(len(names)), [len(maps[u][0]) for u in names])
+    probs = np.concatenate([maps[u][1] for u in names])
+    order = np.argsort(cells, kind="stable")
+    return cells[order], users[order], probs[order]
+
+
+def _distance_matrix(
+    res: dict[str, tuple[np.ndarray, np.ndarray]],
+    ref: dict[str, tuple[np.ndarray, np.ndarray]],
+    tests: list[str],
+    names: list[str],
+    kind: str,
+) -> np.ndarray:
+    """Heat-map distances, test users x train users."""
+    if kind == "topsoe":  # only shared cells need work: the others add (p + q)·ln 2
+        out = np.full((len(tests), len(names)), 2.0 * math.log(2.0))
+        _topsoe_common(*_sparse(res, tests), *_sparse(ref, names), out)
+        return np.maximum(out, 0.0)
+    out = np.empty((len(tests), len(names)))
+    for i, user in enumerate(tests):
+        t_keys, t_p = res[user]
+        for j, name in enumerate(names):
+            r_keys, r_p = ref[name]
+            cells = np.union1d(t_keys, r_keys)
+            p = np.zeros(len(cells))
+            q = np.zeros(len(cells))
+            p[np.searchsorted(cells, t_keys)] = t_p
+            q[np.searchsorted(cells, r_keys)] = r_p
+            out[i, j] = heatmap_distance(p, q, kind, user)
+    return out
+
+
 def ap_attack(
     train: TraceArrays, test: TraceArrays, cell_m: float, kind: str = "topsoe"
 ) -> tuple[dict[str, str], dict[str, int], dict[str, float], float]:
@@ -50,33 +131,26 @@ def ap_attack(
     ref = _heatmaps(*_heatmap_keys(train, cell_m, *_WORLD))
     res = _heatmaps(*_heatmap_keys(test, cell_m, *_WORLD))
     names = sorted(ref)
+    tests = sorted(res)
     matches: dict[str, str] = {}
     rank: dict[str, int] = {}
     distance: dict[str, float] = {}
-    for user in sorted(res):
-        t_keys, t_p = res[user]
-        dists = np.empty(len(names))
-        for j, name in enumerate(names):
-            r_keys, r_p = ref[name]
-            cells = np.union1d(t_keys, r_keys)
-            p = np.zeros(len(cells))
-            q = np.zeros(len(cells))
-            p[np.searchsorted(cells, t_keys)] = t_p
-            q[np.searchsorted(cells, r_keys)] = r_p
-            dists[j] = heatmap_distance(p, q, kind, user)
-        dists = np.where(np.isfinite(dists), dists, np.inf)
-        if not len(names):
-            continue
+    if not names:
+        return matches, rank, distance, 0.0
+    matrix = _distance_matrix(res, ref, tests, names, kind)
+    position = {name: j for j, name in enumerate(names)}
+    for i, user in enumerate(tests):
+        dists = np.where(np.isfinite(matrix[i]), matrix[i], np.inf)
         matches[user] = names[int(np.argmin(dists))]  # argmin: first of ties, ids sorted
-        if user in ref:
-            own = names.index(user)
+        own = position.get(user)
+        if own is not None:
             d = dists[own]
             # Users ranked before the true one: strictly closer, or as close with a smaller id.
             rank[user] = 1 + int(np.sum(dists < d) + np.sum(dists[:own] == d))
             if np.isfinite(d):
                 distance[user] = float(d)
     correct = sum(1 for u, v in matches.items() if u == v)
-    return matches, rank, distance, (correct / len(names) if names else 0.0)
+    return matches, rank, distance, correct / len(names)
 
 
 @operator(
@@ -140,23 +214,29 @@ def user_points(
     """
     cells = cell_ids(arrays.lat, arrays.lng, level)
     buckets = arrays.time // resolution_ms
-    users = np.repeat(
-        np.array([user_of(str(t)) for t in arrays.ids], dtype=object), arrays.lengths
+    trace_users = np.array([user_of(str(t)) for t in arrays.ids], dtype=object)
+    names_arr, inverse = (
+        np.unique(trace_users, return_inverse=True)
+        if len(trace_users)
+        else (trace_users, np.zeros(0, dtype=np.int64))
     )
-    names = sorted(set(users.tolist()))
+    names = [str(u) for u in names_arr]
+    user = np.repeat(inverse.reshape(-1).astype(np.int64), arrays.lengths)
+    order = np.argsort(user, kind="stable")
+    bounds = np.searchsorted(user[order], np.arange(len(names) + 1))
+    key_type = np.dtype([("c", "<u8"), ("b", "<i8")])
     points: list[np.ndarray] = []
     tops: list[np.ndarray] = []
-    key_type = np.dtype([("c", "<u8"), ("b", "<i8")])
-    for name in names:
-        mine = users == name
-        keys = np.empty(int(mine.sum()), dtype=key_type)
-        keys["c"] = cells[mine]
-        keys["b"] = buckets[mine]
+    for u in range(len(names)):
+        rows = order[bounds[u] : bounds[u + 1]]
+        keys = np.empty(len(rows), dtype=key_type)
+        keys["c"] = cells[rows]
+        keys["b"] = buckets[rows]
         pts = np.unique(keys)
         points.append(pts)
         c, n = np.unique(pts["c"], return_counts=True)
-        order = np.lexsort((c, -n))
-        tops.append(np.rec.fromarrays([c[order], n[order]], names="cell,buckets"))
+        top_order = np.lexsort((c, -n))
+        tops.append(np.rec.fromarrays([c[top_order], n[top_order]], names="cell,buckets"))
     return names, points, tops
 
 
