@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from accio.cache.artifacts import LocalArtifactStore
 from accio.cache.fingerprint import use_cache_file
 from accio.cache.verify import guard_cache_hits
-from accio.config import Settings
+from accio.config import ExecutorName, Settings
 from accio.engine.control import ControlChannel
 from accio.engine.scheduler import Scheduler
 from accio.executors.base import Executor
@@ -16,8 +15,6 @@ from accio.ops.api import Resources
 from accio.ops.registry import OperatorRegistry, default_registry
 from accio.storage.base import Storage
 from accio.storage.sqlite import open_storage
-
-ExecutorName = Literal["local", "inline"]
 
 
 @dataclass
@@ -35,12 +32,23 @@ class Runtime:
     def capacity(self) -> Resources:
         return Resources(float(self.settings.cpus), self.settings.memory_mb, 0)
 
-    def executor(self, name: ExecutorName = "local") -> Executor:
+    def executor(self, name: ExecutorName | None = None) -> Executor:
+        """The executor ``name`` (default: the settings' ``executor``, ``$ACCIO_EXECUTOR``).
+
+        ``dask`` connects to ``$ACCIO_DASK_SCHEDULER``, or starts a ``LocalCluster`` of
+        ``cpus`` single-threaded worker processes when no address is set.
+        """
+        chosen = name or getattr(self.settings, "executor", "local")
         root = str(self.settings.artifacts_dir)
-        if name == "inline":
+        if chosen == "inline":
             from accio.executors.inline import InlineExecutor
 
             return InlineExecutor(root, self.registry)
+        if chosen == "dask":
+            from accio.executors.dask import DaskExecutor
+
+            address = getattr(self.settings, "dask_address", None)
+            return DaskExecutor.connect(address, root, workers=self.settings.cpus)
         from accio.executors.local import LocalExecutor
 
         return LocalExecutor(root, slots=self.settings.cpus)

@@ -9,10 +9,12 @@ workers advertise them; otherwise Dask's own slots decide.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from accio.errors import UsageError
 from accio.executors.base import Executor, NodeTask, TaskResult
 from accio.executors.worker import execute_task
 
@@ -22,16 +24,48 @@ class DaskExecutor(Executor):
 
     name = "dask"
 
-    def __init__(self, client: Any, artifacts_root: str, *, slots: int | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        artifacts_root: str,
+        *,
+        slots: int | None = None,
+        owned: Sequence[Any] = (),
+    ) -> None:
         import distributed
 
         self.client = client
+        self._owned = list(owned)  # closed by stop(): what connect() created
         self.artifacts_root = artifacts_root
         self._slots = slots
         self._futures: dict[int, Any] = {}
         as_completed: Any = distributed.as_completed
         self._completed: Any = as_completed([], with_results=False)
         self._killed: list[TaskResult] = []
+
+    @classmethod
+    def connect(cls, address: str | None, artifacts_root: str, *, workers: int) -> DaskExecutor:
+        """An executor on the Dask scheduler at ``address``; without one, on a new
+        ``LocalCluster`` of ``workers`` single-threaded processes (stopped with the executor)."""
+        try:
+            import distributed
+
+            dask: Any = distributed  # untyped library
+        except ImportError as exc:
+            raise UsageError(
+                "the dask executor needs dask.distributed: pip install 'accio[dask]'"
+            ) from exc
+        if address:
+            client = dask.Client(address)
+            return cls(client, artifacts_root, owned=[client])
+        cluster = dask.LocalCluster(
+            n_workers=max(1, workers),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        )
+        client = dask.Client(cluster)
+        return cls(client, artifacts_root, slots=max(1, workers), owned=[client, cluster])
 
     @property
     def slots(self) -> int:
@@ -97,3 +131,6 @@ class DaskExecutor(Executor):
         for future in self._futures.values():
             future.cancel()
         self._futures.clear()
+        while self._owned:
+            with contextlib.suppress(Exception):  # a cluster already gone is stopped
+                self._owned.pop(0).close()

@@ -13,18 +13,16 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-RunState = Literal["pending", "running", "success", "failed", "killed"]
-NodeState = Literal[
-    "pending", "queued", "running", "cached", "success", "failed", "killed", "skipped", "cancelled"
-]
+# The state vocabulary lives in accio.states; re-exported for modules not yet switched to it.
+from accio.states import ALL_NODE_STATES as ALL_NODE_STATES
+from accio.states import ALL_RUN_STATES as ALL_RUN_STATES
+from accio.states import UNFINISHED_RUN_STATES as UNFINISHED_RUN_STATES
+from accio.states import NodeState as NodeState
+from accio.states import RunState as RunState
+
 LogStream = Literal["stdout", "stderr"]
-
-ALL_RUN_STATES: tuple[RunState, ...] = get_args(RunState)
-ALL_NODE_STATES: tuple[NodeState, ...] = get_args(NodeState)
-#: Run states that may still change; a run in one of these is resumed after a crash.
-UNFINISHED_RUN_STATES: tuple[RunState, ...] = ("pending", "running")
 
 
 @dataclass(frozen=True, slots=True)
