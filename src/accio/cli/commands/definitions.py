@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from accio.cli import render as out
+from accio.cli.arguments import add_run_arguments, run_from_arguments
 from accio.cli.commands.common import command, open_client
-from accio.cli.lookup import add_run_arguments, run_from_arguments
 from accio.client.lookup import find_workflow
 from accio.definitions.documents import BARE_SPEC_RE, run_from_document, workflow_from_document
 from accio.definitions.load import (

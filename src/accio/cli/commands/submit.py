@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from accio.cli import render as out
+from accio.cli.arguments import add_run_arguments, run_from_arguments
 from accio.cli.commands.common import (
     FINISHED,
     NODE_TERMINAL,
@@ -21,7 +22,6 @@ from accio.cli.commands.common import (
     error_line,
     open_client,
 )
-from accio.cli.lookup import add_run_arguments, run_from_arguments
 from accio.client.models import SubmitOut, duration, problem_items
 from accio.errors import EXIT_OK, EXIT_RUNTIME
 from accio.storage.records import RunRecord, RunsFilter
