@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import string
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from accio.client.models import loads
 from accio.errors import EXIT_OK, AccioError, NotFoundError, UsageError
 from accio.ops.registry import OperatorRegistry
 from accio.states import ALL_RUN_STATES, TERMINAL_NODE_STATES, TERMINAL_RUN_STATES
@@ -45,7 +45,9 @@ __all__ = [
     "command",
     "control_client",
     "counts_text",
+    "duration",
     "error_line",
+    "loads",
     "open_client",
     "percent",
     "resolve_all",
@@ -183,3 +185,19 @@ def error_line(node: NodeRecord) -> str:
         message = error.get("message", "")
         return f"{classifier}: {message}" if classifier else str(message)
     return str(error or node.state)
+
+
+def loads(text: str | None) -> Any:
+    """Stored JSON text, or the text itself when it is not JSON (as the REST models read it)."""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def duration(started: float | None, completed: float | None) -> float | None:
+    if started is None or completed is None:
+        return None
+    return max(0.0, completed - started)

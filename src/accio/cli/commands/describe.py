@@ -21,25 +21,20 @@ from accio.cli.commands.common import (
     add_json_flag,
     command,
     counts_text,
+    duration,
     error_line,
+    loads,
     open_client,
     percent,
     resolve_run,
     split_node_id,
-)
-from accio.client.models import (
-    RunDetailOut,
-    duration,
-    loads,
-    node_detail_out,
-    run_out,
-    typed_values,
 )
 from accio.errors import EXIT_OK, UsageError
 from accio.storage.records import NodeRecord, RunRecord
 
 if TYPE_CHECKING:
     from accio.client.contract import AccioClient
+    from accio.client.models import RunDetailOut
 
 DESCRIBE_WORDS: dict[str, str] = {
     "run": "runs",
@@ -90,6 +85,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
 def run_detail(client: AccioClient, run: RunRecord, children: Sequence[RunRecord]) -> RunDetailOut:
     """A run with its node or child state counts and its parameters' distinct values, as the
     REST API describes it."""
+    from accio.client.models import RunDetailOut, run_out, typed_values
+
     detail = RunDetailOut(**run_out(run).model_dump())
     if run.is_parent:
         detail.child_counts = client.child_counts(run.id)
@@ -112,6 +109,8 @@ def run_detail(client: AccioClient, run: RunRecord, children: Sequence[RunRecord
 
 
 def describe_run(client: AccioClient, run: RunRecord, as_json: bool) -> int:
+    from accio.client.models import node_detail_out, run_out
+
     children = client.children(run.id) if run.is_parent else []
     nodes = [] if run.is_parent else client.nodes(run.id)
     detail = run_detail(client, run, children)
@@ -203,6 +202,8 @@ def _print_nodes(nodes: Sequence[NodeRecord]) -> None:
 
 
 def describe_node(client: AccioClient, run: RunRecord, name: str, as_json: bool) -> int:
+    from accio.client.models import node_detail_out
+
     node = client.node(run.id, name)
     detail = node_detail_out(node)
     if as_json:

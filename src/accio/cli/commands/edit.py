@@ -17,7 +17,6 @@ from accio.cli.commands.common import (
     resolve_run,
     split_values,
 )
-from accio.client.models import run_out
 from accio.errors import EXIT_OK, UsageError
 
 
@@ -41,6 +40,8 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
+    from accio.client.models import run_out
+
     nothing = args.name is None and args.notes is None and args.tags is None
     if nothing and not args.add_tag and not args.remove_tag:
         raise UsageError(

@@ -17,7 +17,6 @@ from accio.cli.commands.common import (
     open_client,
     resolve_run,
 )
-from accio.client.models import explanation_out
 from accio.errors import EXIT_OK
 from accio.storage.records import RunRecord
 
@@ -39,6 +38,8 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    from accio.client.models import explanation_out
+
     client = open_client(autostart=False, operators=False)
     run = resolve_run(client, args.run)
     targets = client.children(run.id, limit=SHOWN_CHILDREN) if run.is_parent else [run]

@@ -21,7 +21,6 @@ from accio.cli.commands.common import (
     resolve_run,
     split_values,
 )
-from accio.client.models import run_out
 from accio.errors import EXIT_OK, UsageError
 from accio.storage.records import RunRecord, RunsFilter
 
@@ -110,6 +109,8 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 
 def get_runs(args: argparse.Namespace) -> int:
+    from accio.client.models import run_out
+
     states = split_values(args.states)
     unknown = [s for s in states if s not in RUN_STATES]
     if unknown:

@@ -19,7 +19,6 @@ from accio.cli.commands.common import (
     resolve_run,
     split_node_id,
 )
-from accio.client.models import LogLineOut
 from accio.errors import EXIT_OK, UsageError
 from accio.storage.records import LogLine, LogStream
 
@@ -56,6 +55,8 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    from accio.client.models import LogLineOut
+
     run_text, node_name = split_node_id(args.run, args.node)
     streams: list[LogStream] = [s for s in LOG_STREAMS if getattr(args, s)]
     if not streams:

@@ -19,10 +19,10 @@ from accio.cli.commands.common import (
     add_json_flag,
     command,
     counts_text,
+    duration,
     error_line,
     open_client,
 )
-from accio.client.models import SubmitOut, duration, problem_items
 from accio.errors import EXIT_OK, EXIT_RUNTIME
 from accio.storage.records import RunRecord, RunsFilter
 
@@ -72,6 +72,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def submission_json(sub: Submission) -> dict[str, Any]:
     """The REST API's answer to a submission (``POST /runs``)."""
+    from accio.client.models import SubmitOut, problem_items
+
     return SubmitOut(
         run_id=sub.run_id,
         child_ids=list(sub.child_ids),

@@ -16,14 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from accio.cli import render as out
 from accio.cli.commands.common import add_json_flag, command, open_client
-from accio.client.models import (
-    PushOut,
-    WorkflowDetailOut,
-    WorkflowNodeOut,
-    WorkflowParamOut,
-    problem_items,
-    workflow_out,
-)
 from accio.definitions.documents import workflow_from_document
 from accio.definitions.load import read_json_file, workflow_id_from_path
 from accio.definitions.model import Constant, NodeDef, NodeRef, ParamRef, Workflow
@@ -34,6 +26,7 @@ from accio.values.render import render
 
 if TYPE_CHECKING:
     from accio.client.contract import AccioClient
+    from accio.client.models import WorkflowDetailOut
 
 
 def register(subparsers: Any) -> None:
@@ -50,6 +43,8 @@ def register(subparsers: Any) -> None:
 
 def cmd_push(args: argparse.Namespace) -> int:
     """Every file is tried; the exit code is the first failure's (cli.md §1)."""
+    from accio.client.models import PushOut, problem_items
+
     client = open_client()
     code = EXIT_OK
     report: list[dict[str, Any]] = []
@@ -82,6 +77,8 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def get_workflows(args: argparse.Namespace) -> int:
+    from accio.client.models import workflow_out
+
     client = open_client(operators=False)
     shown = client.workflows(
         args.owner, args.text, args.limit, args.offset, include_inactive=args.all
@@ -135,6 +132,13 @@ def get_operators(args: argparse.Namespace) -> int:
 
 def workflow_detail(client: AccioClient, spec: str) -> WorkflowDetailOut:
     """A pushed workflow as the REST API describes it (``GET /workflows/{spec}``)."""
+    from accio.client.models import (
+        WorkflowDetailOut,
+        WorkflowNodeOut,
+        WorkflowParamOut,
+        workflow_out,
+    )
+
     record = client.workflow_record(spec)
     definition = json.loads(record.definition)
     workflow: Workflow | None
