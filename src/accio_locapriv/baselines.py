@@ -313,7 +313,8 @@ class PriorGrid:
     cell : float
         Cell side, metres.
     x, y : numpy.ndarray
-        Centres of the non-empty cells, metres east/north of the origin.
+        Support points: the mean position of the events of every non-empty cell, metres
+        east/north of the origin.
     prior : numpy.ndarray
         Their probabilities (sum 1).
     """
@@ -329,9 +330,14 @@ class PriorGrid:
         x, y = to_local(lat, lng, self.lat0, self.lng0)
         ix = np.floor(np.asarray(x) / cell).astype(np.int64)
         iy = np.floor(np.asarray(y) / cell).astype(np.int64)
-        cells, counts = np.unique(np.stack([ix, iy], axis=1), axis=0, return_counts=True)
-        self.x = (cells[:, 0] + 0.5) * cell
-        self.y = (cells[:, 1] + 0.5) * cell
+        _, inverse, counts = np.unique(
+            np.stack([ix, iy], axis=1), axis=0, return_inverse=True, return_counts=True
+        )
+        inverse = inverse.reshape(-1)
+        # Each cell's mass sits at the mean of its events: the support points follow the data
+        # instead of a lattice (cell centres put every remapped point up to half a cell away).
+        self.x = np.bincount(inverse, weights=np.asarray(x, dtype=np.float64)) / counts
+        self.y = np.bincount(inverse, weights=np.asarray(y, dtype=np.float64)) / counts
         self.prior = counts / counts.sum()
 
     @classmethod
@@ -475,8 +481,9 @@ def bayesian_remap(
         "on the ground); the noisy point is then replaced by the point that minimises the "
         "expected distance to the true location under the posterior built from a prior: the "
         "event frequencies of `train` on a grid of `cellSize` cells (a local plane around the "
-        "train data's mean position). Remapping is post-processing, so the guarantee stays "
-        "epsilon-geo-indistinguishability, with a lower expected loss."
+        "train data's mean position), each cell's mass at the mean of its events. Remapping "
+        "is post-processing, so the guarantee stays epsilon-geo-indistinguishability, with a "
+        "lower expected loss."
     ),
     unstable=True,
     **_RES,
