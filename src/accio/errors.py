@@ -10,6 +10,12 @@ The tree::
     ├── RegistryError                exit 5: broken operator plugin (duplicate name, bad declaration)
     └── RuntimeFailure               exit 4: a declared runtime failure (run failed, storage refused)
 
+A definition is refused (exit 2, with its file and JSON path) not only for what it says but for
+what could not be processed safely: JSON nested deeper than 100 levels, text that is not valid
+Unicode (lone surrogates, bytes that are not UTF-8), and a sweep with more children than
+``Settings.max_children`` (counted before anything is expanded). A command-line integer beyond
+64 bits is a usage error (exit 1).
+
 Every error raised on purpose is an ``AccioError``. The CLI and the server catch that base class and
 print one line per problem; only ``--debug`` shows a traceback.
 """
