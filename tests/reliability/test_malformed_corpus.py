@@ -507,12 +507,6 @@ def test_malformed_inputs_never_crash_the_cli_nor_write_anything(
             assert "ERROR: " in call.err, (call.argv, call.err)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known issue, reported: cli/arguments.py run_from_arguments calls Path(target)."
-    "is_file() first, which raises OSError (File name too long) for inline JSON longer than "
-    "NAME_MAX; exit 5",
-)
 @pytest.mark.parametrize("verb", ["expand", "submit"])
 def test_inline_json_longer_than_a_file_name(verb: str, home: Path) -> None:
     inline = '{"workflow": "geoind_workflow", "params": ' + "[" * 3000

@@ -35,7 +35,7 @@ def run_from_arguments(args: argparse.Namespace) -> RunDef:
     """The four forms of the seed page: file; workflow k=v; flags; file plus overrides."""
     target: str = args.run
     path = Path(target)
-    if path.is_file():
+    if _is_file(path):
         run = load_run(path)
     elif target.lstrip().startswith("{"):
         from accio.definitions.load import parse_json_text
@@ -66,3 +66,12 @@ def run_from_arguments(args: argparse.Namespace) -> RunDef:
         seed=seed,
         params=overrides,
     )
+
+
+def _is_file(path: Path) -> bool:
+    """``Path.is_file`` that says no instead of raising for what cannot be a file name (inline
+    JSON longer than NAME_MAX raises ``OSError: File name too long``)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
