@@ -99,6 +99,9 @@ class CorruptArtifact(RuntimeFailure):
             "re-submit the run to recompute it (accio verify --repair checks the whole store)"
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses process boundaries intact
+        return (type(self), (self.digest, self.reason, self.quarantined))
+
 
 def dictionary_columns(schema: pa.Schema) -> list[str]:
     """Top-level columns worth dictionary-encoding: strings, binaries and dictionaries.
@@ -437,6 +440,10 @@ def _mismatch(size: int, actual: str) -> str:
     return f"{size} bytes hash to {actual[:12]}…"
 
 
+#: Stats kept in memory per store object (about 250 bytes each) before starting over.
+_MEMORY_LIMIT = 200_000
+
+
 class _VerifiedIndex:
     """``digest -> stat`` of files whose bytes were hashed; a cache, so losing it only costs
     a re-hash. SQLite (WAL, no fsync) because workers of several processes write it; any
@@ -491,6 +498,8 @@ class _VerifiedIndex:
     def put(self, digest: str, key: StatKey) -> None:
         if self._memory.get(digest) == key:
             return
+        if len(self._memory) >= _MEMORY_LIMIT:
+            self._memory.clear()  # SQLite still has them; memory stays bounded
         self._memory[digest] = key
         conn = self._conn()
         if conn is None:

@@ -108,6 +108,8 @@ class FingerprintCache:
         return known
 
     def _remember(self, path: str, key: StatKey, digest: str) -> None:
+        if len(self._memory) >= 200_000:
+            self._memory.clear()  # bounded; the SQLite file keeps them
         self._memory[path] = (key, digest)
         conn = self._conn()
         if conn is None:

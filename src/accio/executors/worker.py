@@ -145,9 +145,12 @@ class CorruptInput(CorruptArtifact):
         self.port = port
         super().__init__(digest, reason)
         self.args = (
-            f"input {port!r}: artifact {digest} is {reason}; it was quarantined and its cache "
-            "entry is dropped: re-submitting the run re-executes the node that produced it",
+            f"input {port!r}: artifact {digest} is {reason}; re-submitting the run re-executes "
+            "the node that produced it (damaged files are kept in the store's quarantine)",
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.port, self.digest, self.reason))
 
     def describe(self) -> dict[str, Any]:
         """The ``error`` of the failed node: no stack trace, the producer is at fault."""
