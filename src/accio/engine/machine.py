@@ -179,11 +179,25 @@ class StateMachine(StateLedger):
                 )
                 if node.waiting == 0:
                     ready.append((run, node))
-        if loaded.nodes:  # whatever a crash left half-recorded is settled now
-            for node in list(nodes.values()):
-                if node.state == "failed":
-                    self._skip_downstream(run, node)
+        if loaded.nodes:
+            self._settle(run)
             self._run_changed(run, "resumed")
+
+    def _settle(self, run: ActiveRun) -> None:
+        """What a crash left half-recorded: a pending node whose input failed (or was skipped)
+        is skipped, one whose input was killed (or cancelled) is cancelled, as they would have
+        been had the scheduler lived; otherwise the run would wait for them forever."""
+        nodes = run.nodes
+        for node in nodes.values():  # topological order: upstream nodes are settled first
+            if node.state != "pending":
+                continue
+            blockers = {nodes[d].state for d in node.plan.deps}
+            if blockers & {"failed", "skipped"}:
+                node.completed = self._now
+                self._transition(run, node, "skipped", "resumed: an upstream node failed")
+            elif blockers & {"killed", "cancelled"}:
+                node.completed = self._now
+                self._transition(run, node, "cancelled", "resumed: its run was being killed")
 
     def _resume(self, run: ActiveRun, records: tuple[NodeRecord, ...]) -> None:
         """Finished nodes keep their results; queued or running ones go back to pending (their
@@ -470,8 +484,9 @@ class StateMachine(StateLedger):
             run = self.runs.pop(rid, None)
             if run is not None:  # deleted without a kill first: its tasks are abandoned
                 for node in run.nodes.values():
-                    if node.task_id is not None and self.queue.release(node.task_id) is not None:
-                        self._cancel.append(node.task_id)
+                    task_id = node.task_id
+                    if task_id is not None and self.queue.release(task_id) is not None:
+                        self._cancel.append(task_id)
             self.parents.pop(rid, None)
 
     _HANDLERS: ClassVar[dict[type[Event], Callable[[StateMachine, Any], None]]] = {

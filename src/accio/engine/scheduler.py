@@ -15,6 +15,7 @@ Every state decision is the machine's (:mod:`accio.engine.machine`); this module
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -93,11 +94,13 @@ class Scheduler:
         self._last_flush = 0.0
         self._settled = False  # long-lived objects frozen out of the cycle collector
         self._ids = itertools.count(1)
+        self._inbox: list[Event] = []  # events not yet handed to the machine
+        self._loading: set[str] = set()  # ids of the runs loaded into the inbox
 
     # ----------------------------------------------------------------- public surface
     @property
     def busy(self) -> bool:
-        return self.machine.busy
+        return bool(self._inbox) or self.machine.busy
 
     def step(self, timeout: float = 0.05) -> None:
         """One iteration of the loop."""
@@ -106,7 +109,10 @@ class Scheduler:
             self._handle_control()
         results = self.executor.poll(timeout if machine.in_flight else 0.0)
         if results:
-            self._feed(TasksFinished(self._stimulus("results"), time.time(), tuple(results)))
+            now = time.time()
+            self._inbox.append(TasksFinished(self._stimulus("results"), now, tuple(results)))
+        if self._inbox:
+            self._feed()
         if time.time() - self._last_flush >= FLUSH_INTERVAL or not machine.in_flight:
             self.flush()
         if not machine.in_flight and not machine.runs and timeout:
@@ -124,11 +130,12 @@ class Scheduler:
             self.flush(wait=True)
 
     def load_unfinished(self) -> int:
-        """Activate every unfinished run not yet in memory (new submissions, or resume)."""
+        """Read every unfinished run not yet in memory (new submissions, or resume); they are
+        handed to the machine with the next step, kill or discard, in the same batch."""
         self.writer.drain()  # runs finished in memory must be finished in storage too
-        active = self.machine.runs
+        known = self.machine.runs.keys() | self._loading
         with paused_gc():
-            records = [r for r in self.storage.unfinished_runs() if r.id not in active]
+            records = [r for r in self.storage.unfinished_runs() if r.id not in known]
             if not records:
                 return 0
             records.sort(key=lambda r: (r.created, r.child_index or 0))
@@ -149,9 +156,8 @@ class Scheduler:
                 loaded.append(LoadedRun(record, plan, tuple(stored.get(record.id, ()))))
             now = time.time()
             event = RunsLoaded(self._stimulus("loaded"), now, tuple(loaded), tuple(parents))
-            self._feed(event, *broken)
-        settle_long_lived()
-        self._settled = True
+            self._inbox += [event, *broken]
+            self._loading.update(r.record.id for r in loaded)
         return len(loaded)
 
     def discard_ready(self) -> None:
@@ -204,18 +210,23 @@ class Scheduler:
         return f"{kind}-{next(self._ids)}"
 
     def _feed(self, *events: Event) -> None:
-        """Hand events to the machine and carry out its commands; a cache lookup's answer is
-        the next event, until nothing more is asked."""
-        pending = list(events)
-        for _ in range(MAX_ROUNDS):
-            if not pending:
-                break
-            commands = self.machine.handle(pending.pop(0))
-            for command in commands:
-                follow_up = self._perform(command)
-                if follow_up is not None:
-                    pending.append(follow_up)
-        if self._settled and not self.machine.runs:
+        """Hand the inbox and ``events`` to the machine as one batch and carry out its
+        commands; a cache lookup's answer is the next event, until nothing more is asked."""
+        batch, self._inbox = [*self._inbox, *events], []
+        loading = any(isinstance(e, RunsLoaded) for e in batch)
+        self._loading.clear()
+        # No cycle collection while 10^4 runs are built; then they are frozen out of its sight.
+        with paused_gc() if loading else contextlib.nullcontext():
+            commands = self.machine.handle(*batch)
+            for _ in range(MAX_ROUNDS):
+                follow_ups = [e for e in map(self._perform, commands) if e is not None]
+                if not follow_ups:
+                    break
+                commands = self.machine.handle(*follow_ups)
+        if loading and self.machine.runs:
+            settle_long_lived()
+            self._settled = True
+        elif self._settled and not self.machine.runs:
             release_long_lived()
             self._settled = False
 
