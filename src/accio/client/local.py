@@ -33,10 +33,10 @@ from accio.definitions.sweep import Sweep
 from accio.engine import daemon
 from accio.engine.runtime import Runtime, open_runtime
 from accio.engine.scheduler import Scheduler
-from accio.engine.states import TERMINAL_RUN_STATES
 from accio.engine.tuning import paused_gc
 from accio.errors import NotFoundError, Problem, RuntimeFailure
 from accio.ops.registry import OperatorRegistry
+from accio.states import TERMINAL_RUN_STATES
 from accio.storage.base import Storage
 from accio.storage.records import (
     LogLine,
@@ -405,11 +405,7 @@ class LocalClient:
             executor=InlineExecutor(str(self.settings.artifacts_dir))
         )
         scheduler.load_unfinished()
-        discard = getattr(scheduler, "discard_ready", None)
-        if callable(discard):
-            discard()
-        else:  # the scheduler before its state machine: no public way yet
-            scheduler._ready.clear()
+        scheduler.discard_ready()
         return scheduler
 
     # ----------------------------------------------------------------- results

@@ -15,14 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from accio.cache.explain import NodeExplanation
 from accio.errors import AccioError, Problem
-from accio.storage.records import LogStream, NodeRecord, RunRecord, RunState, WorkflowRecord
+from accio.states import RunState
+from accio.storage.records import LogStream, NodeRecord, RunRecord, WorkflowRecord
 from accio.values.canonical import from_canonical
 from accio.values.render import render
 from accio.values.types import parse_type
 
 T = TypeVar("T")
 
-#: The state and stream vocabularies, defined once beside the records (not copied here).
+#: The state and stream vocabularies, defined once in accio.states and beside the records.
 RunStateName = RunState
 StreamName = LogStream
 TableFormat = Literal["json", "csv", "parquet"]

@@ -33,7 +33,6 @@ from accio.client.lookup import pick_run_id, prepare_run
 from accio.client.models import OperatorOut
 from accio.definitions.load import read_json_file, workflow_id_from_path
 from accio.definitions.model import RunDef, Workflow
-from accio.engine.states import TERMINAL_RUN_STATES
 from accio.errors import (
     AccioError,
     DefinitionError,
@@ -42,6 +41,7 @@ from accio.errors import (
     RuntimeFailure,
     UsageError,
 )
+from accio.states import TERMINAL_RUN_STATES
 from accio.storage.records import (
     LogLine,
     LogStream,

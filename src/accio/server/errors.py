@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from accio.client.models import ErrorBody, ErrorItem, problem_items
 from accio.errors import (
     AccioError,
     DefinitionError,
@@ -25,7 +26,6 @@ from accio.errors import (
     UsageError,
     ValueParseError,
 )
-from accio.client.models import ErrorBody, ErrorItem, problem_items
 
 log = logging.getLogger("accio.server")
 

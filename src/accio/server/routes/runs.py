@@ -17,7 +17,8 @@ from accio.server.deps import (
     WriteLock,
     split_list,
 )
-from accio.storage.records import UNFINISHED_RUN_STATES, RunsFilter
+from accio.states import UNFINISHED_RUN_STATES
+from accio.storage.records import RunsFilter
 
 router = APIRouter(tags=["runs"])
 

@@ -19,10 +19,10 @@ import pyarrow as pa
 
 from accio.client.contract import AccioClient
 from accio.definitions.model import Workflow
-from accio.engine.states import TERMINAL_RUN_STATES
 from accio.errors import AccioError
 from accio.server.ui.graph import NodeBadge
-from accio.storage.records import ALL_NODE_STATES, ALL_RUN_STATES, NodeRecord, RunRecord
+from accio.states import ALL_NODE_STATES, ALL_RUN_STATES, TERMINAL_RUN_STATES
+from accio.storage.records import NodeRecord, RunRecord
 from accio.values.canonical import from_canonical
 from accio.values.render import render
 from accio.values.types import parse_type

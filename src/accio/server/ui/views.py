@@ -23,7 +23,8 @@ from accio.client.contract import AccioClient
 from accio.errors import NotFoundError
 from accio.server.ui import model, plots
 from accio.server.ui.graph import graph_svg
-from accio.storage.records import ALL_RUN_STATES, RunRecord, RunsFilter
+from accio.states import ALL_RUN_STATES
+from accio.storage.records import RunRecord, RunsFilter
 
 LOG_LINES = 1000
 
