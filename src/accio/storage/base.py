@@ -16,15 +16,14 @@ from contextlib import contextmanager
 from typing import Self
 
 from accio.errors import RuntimeFailure
+from accio.states import NodeState, RunState
 from accio.storage.records import (
     CacheEntry,
     LogLine,
     LogStream,
     NodeRecord,
-    NodeState,
     RunRecord,
     RunsFilter,
-    RunState,
     WorkflowRecord,
     dataset_digests,
 )

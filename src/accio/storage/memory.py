@@ -12,14 +12,13 @@ import threading
 from collections.abc import Sequence
 
 from accio.errors import NotFoundError
+from accio.states import UNFINISHED_RUN_STATES, NodeState
 from accio.storage.base import RunExistsError, RunStateUpdate, Storage, StorageError
 from accio.storage.records import (
-    UNFINISHED_RUN_STATES,
     CacheEntry,
     LogLine,
     LogStream,
     NodeRecord,
-    NodeState,
     RunRecord,
     RunsFilter,
     WorkflowRecord,

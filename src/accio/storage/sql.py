@@ -17,12 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from accio.errors import NotFoundError
+from accio.states import UNFINISHED_RUN_STATES, NodeState
 from accio.storage import schema as db
 from accio.storage.base import RunExistsError, RunStateUpdate, StorageError
 from accio.storage.records import (
-    UNFINISHED_RUN_STATES,
     NodeRecord,
-    NodeState,
     RunRecord,
     RunsFilter,
     WorkflowRecord,
