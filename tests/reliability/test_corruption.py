@@ -66,11 +66,13 @@ def client(home: Path) -> Iterator[Client]:
         yield c
 
 
-def run(client: Client, workflow: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Push, submit and execute in this process; returns the run id and its nodes by name."""
+def run(
+    client: Client, workflow: dict[str, Any], executor: str = "inline"
+) -> tuple[str, dict[str, Any]]:
+    """Push, submit and execute; returns the run id and its nodes by name."""
     client.push(workflow)
     sub = client.submit(dict(RUN))
-    client.execute("inline")
+    client.execute(executor)  # type: ignore[arg-type]
     return sub.run_id, {n.name: n for n in client.nodes(sub.run_id)}
 
 
@@ -242,3 +244,26 @@ def test_artifact_rows_are_equal_after_repair(client: Client, home: Path) -> Non
     damage(store.path(digest), "truncate")
     run(client, BASE)
     assert store.get_table(digest).equals(before)
+
+
+def test_worker_processes_fail_the_reader_not_themselves(
+    client: Client, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same story with the local process pool: the worker survives and reports the digest."""
+    monkeypatch.setenv("ACCIO_PLUGINS", "accio.testing:operators")  # what workers load
+    _, nodes = run(client, BASE, "local")
+    digest = table_digest(nodes)
+    rot(LocalArtifactStore(home / "artifacts"), digest, "flip")
+    # Forget the reader's own result, as for a new downstream node: it must read its input.
+    assert nodes["Avg"].cache_key is not None
+    client.storage.delete_cache_entries([nodes["Avg"].cache_key])
+
+    _, failed = run(client, BASE, "local")
+
+    assert failed["Table"].state == "cached"
+    assert failed["Avg"].state == "failed"
+    assert failed["Avg"].attempts == 1  # a failure, not a crash retried
+    assert json.loads(failed["Avg"].error)["digest"] == digest
+    _, repaired = run(client, BASE, "local")
+    assert repaired["Table"].state == "success" and repaired["Avg"].state == "success"
+    assert repaired["Avg"].outputs == nodes["Avg"].outputs
