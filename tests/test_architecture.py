@@ -127,3 +127,26 @@ def test_pure_contract_lists_every_definitions_module_but_load() -> None:
         "dask",
         "httpx",
     }
+
+
+def test_importing_accio_loads_no_plugin_module() -> None:
+    """The static contract's runtime twin: the plugin is found through entry points only."""
+    modules = [
+        "accio",
+        "accio.cli.main",
+        "accio.client.local",
+        "accio.server.app",
+        "accio.service",
+        "accio.engine.scheduler",
+        "accio.testing",
+    ]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'accio_locapriv'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
