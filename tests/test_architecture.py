@@ -6,6 +6,8 @@ catches a cycle anywhere in the package graph, including through the foundation 
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -150,3 +152,34 @@ def test_importing_accio_loads_no_plugin_module() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "contract", "message"),
+    [
+        ("values/types.py", "import accio.client", "layers", "accio.values is not allowed"),
+        ("errors.py", "import accio.engine", "layers", "accio.errors is not allowed"),
+        ("ops/api.py", "import accio_locapriv", "no-plugin", "accio_locapriv"),
+        ("definitions/sweep.py", "import sqlalchemy", "pure", "import sqlalchemy"),
+    ],
+)
+def test_contracts_have_teeth(
+    tmp_path: Path, module: str, line: str, contract: str, message: str
+) -> None:
+    """Each contract breaks on a planted violation (in a copy of the sources)."""
+    if not LINT_IMPORTS.exists():
+        pytest.skip("lint-imports is not installed (pip install -e '.[test]')")
+    shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    with (tmp_path / "src" / "accio" / module).open("a") as source:
+        source.write(f"\n{line}  # planted\n")
+    result = subprocess.run(
+        [str(LINT_IMPORTS), "--no-logo", "--no-cache", "--contract", contract],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path / "src")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "BROKEN" in result.stdout and message in result.stdout
