@@ -1,14 +1,16 @@
 """The state machine's bookkeeping: checked transitions, their log, and what changed.
 
 :class:`StateLedger` is the base of :class:`accio.engine.machine.StateMachine`: it owns the
-active runs and sweep parents, applies one state change at a time against the tables of
-:mod:`accio.states`, logs each with the stimulus that caused it, and gathers what changed into
+active runs and sweep parents, loads stored node states on resume, applies one state change at
+a time against the tables of :mod:`accio.states`, logs each with the stimulus that caused it
+(loading included), and gathers what changed into
 one :class:`~accio.engine.events.Persist` command per handled batch of events. Pure: no I/O,
 no clock (``_now`` is the current event's time).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import deque
 from typing import Any
@@ -16,14 +18,16 @@ from typing import Any
 from accio.engine.events import Command, Persist
 from accio.engine.runs import ActiveRun, NodeRun, ParentTally
 from accio.states import (
+    DONE_NODE_STATES,
     NODE_TRANSITIONS,
     RUN_TRANSITIONS,
+    TERMINAL_NODE_STATES,
     TERMINAL_RUN_STATES,
     InvalidTransition,
     NodeState,
     RunState,
 )
-from accio.storage.records import LogLine
+from accio.storage.records import LogLine, NodeRecord
 
 log = logging.getLogger("accio.scheduler")
 
@@ -77,6 +81,46 @@ class StateLedger:
             (self._now, self._stimulus, run.record.id, node.plan.name, "stored", state, "loaded")
         )
         node.state = state
+
+    def _settle(self, run: ActiveRun) -> None:
+        """What a crash left half-recorded: a pending node whose input failed (or was skipped)
+        is skipped, one whose input was killed (or cancelled) is cancelled, as they would have
+        been had the scheduler lived; otherwise the run would wait for them forever."""
+        nodes = run.nodes
+        for node in nodes.values():  # topological order: upstream nodes are settled first
+            if node.state != "pending":
+                continue
+            blockers = {nodes[d].state for d in node.plan.deps}
+            if blockers & {"failed", "skipped"}:
+                node.completed = self._now
+                self._transition(run, node, "skipped", "resumed: an upstream node failed")
+            elif blockers & {"killed", "cancelled"}:
+                node.completed = self._now
+                self._transition(run, node, "cancelled", "resumed: its run was being killed")
+
+    def _resume(self, run: ActiveRun, records: tuple[NodeRecord, ...]) -> None:
+        """Finished nodes keep their results; queued or running ones go back to pending (their
+        execution died with the previous scheduler) and their tries start again at 0."""
+        for rec in records:
+            node = run.nodes.get(rec.name)
+            if node is None:
+                continue
+            node.attempts = rec.attempts
+            node.cache_source = rec.cache_source
+            node.queued_at, node.started, node.completed = (
+                rec.queued_at,
+                rec.started,
+                rec.completed,
+            )
+            if rec.state in DONE_NODE_STATES:
+                node.outputs = rec.outputs or "{}"
+                node.key = rec.cache_key
+            elif rec.state in TERMINAL_NODE_STATES:
+                node.error = json.loads(rec.error) if rec.error else None
+            if rec.state != "pending":
+                self._load_node(run, node, rec.state)
+            if rec.state in ("queued", "running"):
+                self._transition(run, node, "pending", "resumed after a restart")
 
     def _set_run_state(self, run: ActiveRun, finish: RunState, why: str) -> None:
         """The one place an active run's state changes; its parent follows."""

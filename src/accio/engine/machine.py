@@ -47,14 +47,13 @@ from accio.executors.base import NodeTask, TaskResult
 from accio.ops.api import Resources
 from accio.states import (
     DONE_NODE_STATES,
-    TERMINAL_NODE_STATES,
     TERMINAL_RUN_STATES,
     UNFINISHED_RUN_STATES,
     InvalidTransition,
     RunState,
     run_state_of,
 )
-from accio.storage.records import LogLine, NodeRecord
+from accio.storage.records import LogLine
 
 log = logging.getLogger("accio.scheduler")
 
@@ -182,46 +181,6 @@ class StateMachine(StateLedger):
         if loaded.nodes:
             self._settle(run)
             self._run_changed(run, "resumed")
-
-    def _settle(self, run: ActiveRun) -> None:
-        """What a crash left half-recorded: a pending node whose input failed (or was skipped)
-        is skipped, one whose input was killed (or cancelled) is cancelled, as they would have
-        been had the scheduler lived; otherwise the run would wait for them forever."""
-        nodes = run.nodes
-        for node in nodes.values():  # topological order: upstream nodes are settled first
-            if node.state != "pending":
-                continue
-            blockers = {nodes[d].state for d in node.plan.deps}
-            if blockers & {"failed", "skipped"}:
-                node.completed = self._now
-                self._transition(run, node, "skipped", "resumed: an upstream node failed")
-            elif blockers & {"killed", "cancelled"}:
-                node.completed = self._now
-                self._transition(run, node, "cancelled", "resumed: its run was being killed")
-
-    def _resume(self, run: ActiveRun, records: tuple[NodeRecord, ...]) -> None:
-        """Finished nodes keep their results; queued or running ones go back to pending (their
-        execution died with the previous scheduler) and their tries start again at 0."""
-        for rec in records:
-            node = run.nodes.get(rec.name)
-            if node is None:
-                continue
-            node.attempts = rec.attempts
-            node.cache_source = rec.cache_source
-            node.queued_at, node.started, node.completed = (
-                rec.queued_at,
-                rec.started,
-                rec.completed,
-            )
-            if rec.state in DONE_NODE_STATES:
-                node.outputs = rec.outputs or "{}"
-                node.key = rec.cache_key
-            elif rec.state in TERMINAL_NODE_STATES:
-                node.error = json.loads(rec.error) if rec.error else None
-            if rec.state != "pending":
-                self._load_node(run, node, rec.state)
-            if rec.state in ("queued", "running"):
-                self._transition(run, node, "pending", "resumed after a restart")
 
     def _handle_run_unstartable(self, event: RunUnstartable) -> None:
         record = event.record
@@ -450,6 +409,9 @@ class StateMachine(StateLedger):
     def _handle_kill_runs(self, event: KillRuns) -> None:
         """Running nodes are killed (their tasks cancelled), pending and queued ones cancelled;
         unfinished runs that are not loaded are killed in storage only."""
+        # Loaded runs and known parents are driven by their nodes and children, whatever
+        # their (older) stored records say.
+        in_memory = {rid for rid in event.run_ids if rid in self.runs or rid in self.parents}
         for rid in event.run_ids:
             run = self.runs.get(rid)
             if run is None:
@@ -469,8 +431,8 @@ class StateMachine(StateLedger):
                     self._transition(run, node, "cancelled", "run killed")
             self._run_changed(run, "killed")
         for record in event.stored:
-            if record.id in self.runs or record.id in self.parents:
-                continue  # driven by its nodes or children
+            if record.id in in_memory or record.id in self.runs or record.id in self.parents:
+                continue
             if record.state not in UNFINISHED_RUN_STATES:
                 self._ignore(f"run {record.id}", f"kill while {record.state}")
                 continue
