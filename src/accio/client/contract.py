@@ -2,8 +2,9 @@
 
 :class:`~accio.client.local.LocalClient` (an Accio home on this machine) and
 :class:`~accio.client.remote.RemoteClient` (an Accio server over HTTP) both implement
-:class:`AccioClient`, with the same record types and the same shapes; mypy checks both at the
-bottom of :mod:`accio.client.remote`. Nothing above this layer reaches into a runtime, a storage
+:class:`AccioClient`, with the same record types and the same shapes; mypy checks each at the
+bottom of its module (``_static_check``), and ``tests/accio/client/test_contract.py`` runs one
+suite against both. Nothing above this layer reaches into a runtime, a storage
 backend or a scheduler: if a caller needs something, it becomes a method here and in both clients.
 
 Records are the storage dataclasses (frozen, no SQLAlchemy): :class:`RunRecord`,
