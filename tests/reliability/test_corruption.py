@@ -267,3 +267,28 @@ def test_worker_processes_fail_the_reader_not_themselves(
     _, repaired = run(client, BASE, "local")
     assert repaired["Table"].state == "success" and repaired["Avg"].state == "success"
     assert repaired["Avg"].outputs == nodes["Avg"].outputs
+
+
+def test_cli_verify_reports_then_repairs(
+    client: Client,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from accio.cli.main import main
+
+    first, nodes = run(client, BASE)
+    digest = table_digest(nodes)
+    rot(LocalArtifactStore(home / "artifacts"), digest, "truncate")
+    monkeypatch.setenv("ACCIO_HOME", str(home))
+    monkeypatch.delenv("ACCIO_SERVER", raising=False)
+    assert main(["verify"]) == EXIT_RUNTIME
+    text = capsys.readouterr().out
+    assert f"damaged {digest}" in text and "accio verify --repair" in text
+    assert main(["verify", "--repair", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["quarantined"] == [digest]
+    assert report["runs"] == [first]
+    _, again = run(client, BASE)
+    assert again["Table"].state == "success"
+    assert main(["verify"]) == 0
