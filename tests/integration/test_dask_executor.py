@@ -72,3 +72,50 @@ def test_a_sweep_runs_on_a_dask_local_cluster(
             for c in again.child_ids
         ] == sums
         assert {client.node(c, "Sum").state for c in again.child_ids} == {"cached"}
+
+
+def test_accio_executor_dask_without_an_address_starts_a_local_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ACCIO_EXECUTOR=dask`` and no ``ACCIO_DASK_SCHEDULER``: the runtime's executor starts
+    its own LocalCluster, runs the sweep, and closes the cluster when stopped."""
+    from accio.executors.dask import DaskExecutor
+
+    monkeypatch.setenv("ACCIO_PLUGINS", "accio.testing:operators")
+    monkeypatch.setenv("ACCIO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ACCIO_EXECUTOR", "dask")
+    monkeypatch.delenv("ACCIO_DASK_SCHEDULER", raising=False)
+    monkeypatch.setenv("ACCIO_CPUS", "2")
+    with Client(settings=Settings.from_env(), autostart=False) as client:
+        client.push(
+            {
+                "id": "adder",
+                "params": [{"name": "x", "kind": "double"}],
+                "graph": [
+                    {"op": "Number", "name": "In", "inputs": {"value": {"param": "x"}}},
+                    {
+                        "op": "Add",
+                        "name": "Sum",
+                        "inputs": {"a": {"reference": "In/value"}, "b": 0.5},
+                    },
+                ],
+            }
+        )
+        sub = client.submit(
+            {"workflow": "adder", "params": {"x": {"values": [1, 2]}}}, start=False
+        )
+        executor = client.runtime.executor()
+        assert isinstance(executor, DaskExecutor) and executor.slots == 2
+        cluster = executor._owned[-1]
+        scheduler = client.runtime.scheduler(executor=executor)
+        try:
+            scheduler.run_until_idle(timeout=60)
+        finally:
+            executor.stop()
+            scheduler.close()
+        assert cluster.status.name == "closed"
+        assert client.run(sub.run_id).state == "success"
+        assert sorted(
+            json.loads(client.node(c, "Sum").outputs or "{}")["sum"]["value"]
+            for c in sub.child_ids
+        ) == [1.5, 2.5]

@@ -92,7 +92,8 @@ def test_kill_right_after_submit_twenty_times(server: tuple[httpx.Client, int]) 
     for i in range(ROUNDS):
         values = [float(i * 10 + k) for k in range(4)]
         submitted = http.post(
-            "/runs", json={"definition": {"workflow": "nap_sum", "params": {"x": {"values": values}}}}
+            "/runs",
+            json={"definition": {"workflow": "nap_sum", "params": {"x": {"values": values}}}},
         )
         assert submitted.status_code == 201, submitted.text
         run_id = submitted.json()["run_id"]
