@@ -414,6 +414,7 @@ def command_lines(workdir: Path, workflows: dict[str, Path]) -> list[list[str]]:
             [verb, ":abc", "--workflow", wf, *extra_submit],
             [verb, "geoind_workflow:1:2", "--workflow", wf, *extra_submit],
             [verb, '{"workflow": "geoind_workflow", "params": ' + "[" * 200, *extra_submit],
+            [verb, '{"workflow": "geoind_workflow", "params": ' + "[" * 3000, *extra_submit],
             [
                 verb,
                 '{"workflow": "geoind_workflow", "name": "\\udcff"}',
