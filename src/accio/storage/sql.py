@@ -248,14 +248,13 @@ class SqlStorage(SqlBase):
 
     def run_ids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:
         ids = db.runs.c.id
-        # A range on the primary key (an index seek), then the exact test: LIKE would be
-        # case-insensitive on SQLite and could not use the index.
-        query = (
-            sa.select(ids)
-            .where(ids >= prefix, ids < prefix + "\U0010ffff")
-            .order_by(ids)
-            .limit(limit)
-        )
+        if self._dialect == "sqlite":
+            # A range on the primary key (an index seek; SQLite compares text bytewise): LIKE
+            # would be case-insensitive there and could not use the index.
+            match = sa.and_(ids >= prefix, ids < prefix + "\U0010ffff")
+        else:  # collations order text by locale, so a range is not a prefix test there
+            match = ids.startswith(prefix, autoescape=True)
+        query = sa.select(ids).where(match).order_by(ids).limit(limit)
         with self._read() as conn:
             return [i for i in conn.execute(query).scalars() if i.startswith(prefix)]
 
