@@ -544,10 +544,12 @@ def tune_from_file(
     *,
     storage: str | Path | None = None,
     budget: int | None = None,
+    params: Mapping[str, Any] | None = None,
     wait: Callable[[str], Any] | None = None,
     on_evaluation: Callable[[Evaluation], None] | None = None,
 ) -> TuneResult:
-    """Run the study described by a :class:`TuneSpec` JSON file (what ``accio tune`` calls)."""
+    """Run the study described by a :class:`TuneSpec` JSON file (what ``accio tune`` calls);
+    ``budget`` and ``params`` (merged over the spec's) override the file."""
     s = TuneSpec.load(spec)
     return tune(
         client,
@@ -556,7 +558,7 @@ def tune_from_file(
         objectives=s.objectives,
         constraints=s.constraints,
         budget=budget if budget is not None else s.budget,
-        params=s.params,
+        params={**s.params, **(params or {})},
         seed=s.seed,
         repeat=s.repeat,
         sampler=s.sampler,
