@@ -143,37 +143,37 @@ def test_k_anonymity_holds_on_every_released_cell(k: int, window_ms: int) -> Non
     arrays = to_arrays(events)
     min_level, max_level = 9, 17
     cells, levels = k_anonymity_cloak(arrays, k, window_ms, min_level, max_level)
-    users = np.repeat([str(t).split("-")[0] for t in arrays.ids], arrays.lengths)
-    window = arrays.time // window_ms
+    # Brute force with the s2cell oracle: users of every (level, cell, window), over all events.
+    users = np.repeat([str(t).split("-")[0] for t in arrays.ids], arrays.lengths).tolist()
+    window = (arrays.time // window_ms).tolist()
     leaf = [
-        s2cell.lat_lon_to_cell_id(a, b, 30) for a, b in zip(arrays.lat, arrays.lng, strict=True)
+        s2cell.lat_lon_to_cell_id(a, b, 30)
+        for a, b in zip(arrays.lat.tolist(), arrays.lng.tolist(), strict=True)
     ]
+    parent = {
+        level: [s2cell.cell_id_to_parent_cell_id(c, level) for c in leaf]
+        for level in range(min_level, max_level + 1)
+    }
+    groups: dict[tuple[int, int, int], set[str]] = {}
+    for level, ids in parent.items():
+        for e in range(arrays.n_events):
+            groups.setdefault((level, ids[e], window[e]), set()).add(users[e])
 
-    def parent(c: int, level: int) -> int:
-        return s2cell.cell_id_to_parent_cell_id(c, level)
+    def n_users(e: int, level: int) -> int:
+        return len(groups[(level, parent[level][e], window[e])])
 
-    def users_in(cell: int, level: int, w: int) -> int:  # brute force over every event
-        return len(
-            {
-                users[j]
-                for j in range(arrays.n_events)
-                if window[j] == w and parent(leaf[j], level) == cell
-            }
-        )
-
-    rng = np.random.default_rng(0)
-    checked = rng.choice(arrays.n_events, size=150, replace=False)
-    for i in checked:
-        level = int(levels[i])
+    released = 0
+    for e in range(arrays.n_events):
+        level = int(levels[e])
         if level < 0:  # suppressed: not even the coarsest cell holds k users
-            assert users_in(parent(leaf[i], min_level), min_level, window[i]) < k
+            assert n_users(e, min_level) < k
             continue
-        cell = parent(leaf[i], level)
-        assert int(cells[i]) == cell
-        assert users_in(cell, level, window[i]) >= k
-        if level < max_level:  # and it is the smallest such cell
-            assert users_in(parent(leaf[i], level + 1), level + 1, window[i]) < k
-    assert (levels >= 0).any()
+        released += 1
+        assert int(cells[e]) == parent[level][e]  # the event's own ancestor at that level
+        assert n_users(e, level) >= k  # k-anonymous
+        if level < max_level:  # and the smallest such cell
+            assert n_users(e, level + 1) < k
+    assert released > arrays.n_events // 4
 
 
 def test_k_anonymity_operator_outputs(run_op) -> None:
