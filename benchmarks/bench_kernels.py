@@ -514,7 +514,24 @@ def bench_mechanisms(table: pa.Table, repeat: int) -> None:
     t = best_time(lambda: snap_to_cells(lat, lng, 15, threads=1), repeat)
     report("S2 snapping level 15: numba (ids + centres), 1 thread", n, t, base)
 
+    from accio_locapriv.baselines import grid_snap
+
     sub = min(n, 200_000)
+    sl, sg = lat[:sub].tolist(), lng[:sub].tolist()
+
+    def python_grid() -> None:
+        k = EARTH_RADIUS_M * math.pi / 180.0
+        for a, b in zip(sl, sg, strict=True):
+            row = math.floor((a + 90.0) * k / 250.0)
+            mid = -90.0 + (row + 0.5) * 250.0 / k
+            w = 250.0 / (k * math.cos(math.radians(mid)))
+            -180.0 + (math.floor((b + 180.0) / w) + 0.5) * w
+
+    base = sub / best_time(python_grid, 1)
+    report(f"grid snapping 250 m: pure-Python loop ({sub:,})", sub, sub / base)
+    t = best_time(lambda: grid_snap(lat, lng, 250.0), repeat)
+    report("grid snapping 250 m: numpy", n, t, base)
+
     users = np.repeat(np.arange(arrays.n_traces) % 50, arrays.lengths)[:sub].tolist()
     windows = (arrays.time[:sub] // 3_600_000).tolist()
     leaf = cell_ids(lat[:sub], lng[:sub], 18)

@@ -101,6 +101,13 @@ MECHANISMS: dict[str, tuple[str, str, str, list[Any], dict[str, Any]]] = {
         {},
     ),
     "s2": ("S2Cloaking", "level", "integer", [18, 16, 14, 12, 10], {}),
+    "grid": (
+        "GridSnapping",
+        "cellSize",
+        "distance",
+        ["25.meters", "100.meters", "400.meters", "1600.meters", "6400.meters"],
+        {},
+    ),
     "kanon": ("KAnonymityCloaking", "k", "integer", [2, 3, 4, 6, 8], {"window": "1.hours"}),
 }
 

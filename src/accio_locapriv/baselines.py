@@ -2,8 +2,8 @@
 
 * :class:`UniformNoise`, :class:`GaussianNoise`: per-event noise, uniform in a disc or Gaussian
   per axis (Krumm, Pervasive 2007, "noise" baselines);
-* :class:`S2Cloaking`: snapping to the centre of the S2 cell at a level (rounding / spatial
-  cloaking baselines);
+* :class:`S2Cloaking`, :class:`GridSnapping`: snapping to the centre of the S2 cell at a level,
+  or of a metric grid cell (rounding / spatial cloaking baselines);
 * :class:`KAnonymityCloaking`: every event generalised to the smallest S2 cell holding at least
   ``k`` distinct users in its time window, or suppressed (Gruteser & Grunwald, MobiSys 2003);
 * :class:`GeoIndRemapping`: geo-indistinguishability followed by Bayesian remapping with a prior
@@ -27,7 +27,7 @@ from numba import njit
 
 from accio.ops.api import Port, operator
 from accio_locapriv.arrow import TraceArrays, take_rows, to_arrays
-from accio_locapriv.kernels.geo import from_local, to_local
+from accio_locapriv.kernels.geo import EARTH_RADIUS_M, from_local, to_local
 from accio_locapriv.kernels.laplace import apply_noise_seeded
 from accio_locapriv.kernels.noise import adaptive_geoind, clustering_geoind, seeded_noise
 from accio_locapriv.kernels.s2 import MAX_LEVEL, cell_centers, cell_ids
@@ -40,11 +40,13 @@ __all__ = [
     "ClusteringGeoInd",
     "GaussianNoise",
     "GeoIndRemapping",
+    "GridSnapping",
     "KAnonymityCloaking",
     "PriorGrid",
     "S2Cloaking",
     "UniformNoise",
     "bayesian_remap",
+    "grid_snap",
     "k_anonymity_cloak",
     "trace_seeds",
 ]
@@ -150,6 +152,50 @@ class S2Cloaking:
         table = validate_traces(inputs["data"])
         arrays = to_arrays(table, validate=False)
         lat, lng = cell_centers(cell_ids(arrays.lat, arrays.lng, int(inputs.get("level", 15))))
+        return {"data": take_rows(table, None, lat=lat, lng=lng)}
+
+
+def grid_snap(lat: np.ndarray, lng: np.ndarray, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every point moved to the centre of its cell of a global grid of about ``cell_m`` metres.
+
+    Rows are bands of ``cell_m`` metres of latitude from the south pole; each row is cut into
+    columns ``cell_m`` metres wide along its central parallel, from longitude -180 (the grid of
+    :class:`~accio_locapriv.metrics.HeatMapDistortion`). A row's last column is narrower, and its
+    centre is the middle of what is left of it, so snapping is idempotent everywhere.
+    """
+    if not cell_m > 0:
+        raise ValueError(f"cell size must be > 0, got {cell_m}")
+    k = EARTH_RADIUS_M * math.pi / 180.0
+    lat = np.asarray(lat, dtype=np.float64)
+    lng = np.asarray(lng, dtype=np.float64)
+    row = np.floor((lat + 90.0) * k / cell_m)
+    mid = np.minimum(-90.0 + (row + 0.5) * cell_m / k, 90.0)
+    width = np.minimum(cell_m / (k * np.maximum(np.cos(np.radians(mid)), 1e-12)), 360.0)
+    col = np.floor((lng + 180.0) / width)
+    lo = -180.0 + col * width
+    centre = np.where(lo + width <= 180.0, lo + 0.5 * width, 0.5 * (lo + 180.0))
+    return mid, centre
+
+
+@operator(help="Snap every event to the centre of its cell of a metric grid.", **_RES)
+class GridSnapping:
+    """Spatial rounding on a global grid of ``cellSize`` cells (Krumm, Pervasive 2007): rows
+    of ``cellSize`` metres of latitude, columns ``cellSize`` metres wide along each row's
+    central parallel (the heat-map grid). Deterministic and idempotent."""
+
+    class Inputs:
+        cellSize = Port(
+            "distance", default="250.meters", min=0, min_exclusive=True, help="Cell side."
+        )
+        data = Port("dataset", help="Traces to protect.")
+
+    class Outputs:
+        data = Port("dataset", help="Snapped traces.")
+
+    def run(self, inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        table = validate_traces(inputs["data"])
+        arrays = to_arrays(table, validate=False)
+        lat, lng = grid_snap(arrays.lat, arrays.lng, meters(inputs.get("cellSize", 250.0)))
         return {"data": take_rows(table, None, lat=lat, lng=lng)}
 
 
@@ -625,6 +671,7 @@ OPERATORS: list[type] = [
     UniformNoise,
     GaussianNoise,
     S2Cloaking,
+    GridSnapping,
     KAnonymityCloaking,
     GeoIndRemapping,
     AdaptiveGeoInd,

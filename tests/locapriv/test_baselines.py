@@ -19,11 +19,13 @@ from accio_locapriv.baselines import (
     ClusteringGeoInd,
     GaussianNoise,
     GeoIndRemapping,
+    GridSnapping,
     KAnonymityCloaking,
     PriorGrid,
     S2Cloaking,
     UniformNoise,
     bayesian_remap,
+    grid_snap,
     k_anonymity_cloak,
 )
 from accio_locapriv.kernels.geo import EARTH_RADIUS_M
@@ -131,6 +133,38 @@ def test_s2_cloaking_operator(run_op, synthetic) -> None:
     assert len(np.unique(lat)) == len(np.unique(orig))
     again = run_op(S2Cloaking, {"level": 14, "data": out})["data"]
     assert again.equals(out)
+
+
+@pytest.mark.parametrize("cell", [35.0, 250.0, 5000.0])
+def test_grid_snapping_is_idempotent_and_local(cell: float) -> None:
+    rng = np.random.default_rng(int(cell))
+    lat = np.concatenate([np.degrees(np.arcsin(rng.uniform(-1, 1, 20_000))), [89.9999, -90.0]])
+    lng = np.concatenate([rng.uniform(-180, 180, 20_000), [179.9999, -180.0]])
+    s_lat, s_lng = grid_snap(lat, lng, cell)
+    again = grid_snap(s_lat, s_lng, cell)
+    np.testing.assert_array_equal(again[0], s_lat)
+    np.testing.assert_array_equal(again[1], s_lng)
+    assert np.all(np.abs(s_lat) <= 90) and np.all(np.abs(s_lng) <= 180)
+    # Away from the poles a point moves at most half a cell diagonal (plus the curvature of a
+    # row: columns are measured on its central parallel).
+    ok = np.abs(lat) < 80
+    moved = haversine_m(lat[ok], lng[ok], s_lat[ok], s_lng[ok])
+    assert moved.max() <= cell * math.sqrt(2) / 2 * 1.02
+    assert moved.mean() == pytest.approx(cell * 0.3826, rel=0.05)  # mean to a square's centre
+
+
+def haversine_m(a, b, c, d):
+    from accio_locapriv.kernels.geo import haversine
+
+    return haversine(a, b, c, d)
+
+
+def test_grid_snapping_operator(run_op, synthetic) -> None:
+    events, _ = synthetic
+    out = run_op(GridSnapping, {"cellSize": 200.0, "data": events})["data"]
+    assert out.column("time").equals(events.column("time"))
+    assert run_op(GridSnapping, {"cellSize": 200.0, "data": out})["data"].equals(out)
+    assert len(np.unique(out.column("lat").to_numpy())) < events.num_rows / 10
 
 
 # ---------------------------------------------------------------------------------------------
