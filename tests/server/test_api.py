@@ -282,6 +282,9 @@ def test_get_run(api: TestClient, home: Home) -> None:
     # the second repeat reuses the stable Num node of the first one
     assert child["node_counts"] == {"success": 3, "cached": 1} and child["duration"] is not None
     assert api.get(f"{V1}/runs/{'0' * 32}").status_code == 404
+    bare = api.get(f"{V1}/runs/{home.sweep}", params={"summary": "false"}).json()
+    assert bare["child_counts"] == {} and bare["param_values"] == {}  # the run alone
+    assert (bare["id"], bare["state"], bare["n_children"]) == (home.sweep, "success", 4)
 
 
 def test_child_node_counts_and_run_id_prefixes(api: TestClient, home: Home) -> None:

@@ -287,7 +287,8 @@ class RemoteClient:
         )
 
     def run(self, run_id: str) -> RunRecord:
-        return wire.run_record(self._json("GET", f"/runs/{wire.quote_part(run_id)}"))
+        url = f"/runs/{wire.quote_part(run_id)}"
+        return wire.run_record(self._json("GET", url, params={"summary": False}))
 
     def run_ids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:
         data = self._json("GET", "/run-ids", params={"prefix": prefix, "limit": limit})

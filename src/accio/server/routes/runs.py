@@ -95,21 +95,29 @@ def submit_run(client: ClientDep, lock: WriteLock, submission: s.RunSubmission) 
 
 
 @router.get("/runs/{run_id}", summary="Describe a run")
-def get_run(client: ClientDep, run_id: RunId) -> s.RunDetailOut:
+def get_run(
+    client: ClientDep,
+    run_id: RunId,
+    summary: Annotated[
+        bool,
+        Query(description="with state tallies and parameter values (false: the run alone)"),
+    ] = True,
+) -> s.RunDetailOut:
     run = client.run(run_id)
     detail = s.RunDetailOut(**s.run_out(run).model_dump())
+    if not summary:  # what a polling client asks for: a sweep's summary reads every child
+        return detail
     if run.is_parent:
         detail.child_counts = client.child_counts(run.id)
+        children = client.children(run.id)
         values: dict[str, list[str]] = {}
-        starts: list[float] = []
-        for child in client.children(run.id):
-            for name, typed in s.typed_values(child.params).items():
+        for text in dict.fromkeys(c.params for c in children):  # repeats share their params
+            for name, typed in s.typed_values(text).items():
                 seen = values.setdefault(name, [])
                 if typed.text not in seen:
                     seen.append(typed.text)
-            if child.started is not None:
-                starts.append(child.started)
         detail.param_values = values
+        starts = [c.started for c in children if c.started is not None]
         if detail.started is None and starts:
             detail.started = min(starts)
     else:
