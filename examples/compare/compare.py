@@ -14,7 +14,8 @@ parameter from weak to strong protection.
 Outputs in ``--out`` (default ``examples/compare/out``): ``results.csv`` (one row per child run),
 ``privacy_utility.vl.json`` (Vega-Lite) and ``privacy_utility.svg`` (a standalone rendering, as
 matplotlib is not a dependency): AP-attack re-identification rate and POI retrieval F-score
-against mean spatial distortion, one line per mechanism.
+against mean spatial distortion, one line per mechanism (configurations that publish nothing,
+such as k-anonymity suppressing every event, have no utility and are left out of the figure).
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ PROTOCOL: list[dict[str, Any]] = [
     {"op": "SpatialDistortion", "name": "Distortion",
      "inputs": {"interpolate": False, "train": {"reference": "Test/data"},
                 "test": {"reference": "Protect/data"}}},
+    {"op": "DataCompleteness", "name": "Completeness",
+     "inputs": {"train": {"reference": "Test/data"}, "test": {"reference": "Protect/data"}}},
     {"op": "AreaCoverage", "name": "Coverage",
      "inputs": {"level": 15, "train": {"reference": "Test/data"},
                 "test": {"reference": "Protect/data"}}},
@@ -114,6 +117,7 @@ MECHANISMS: dict[str, tuple[str, str, str, list[Any], dict[str, Any]]] = {
 METRICS = {
     "Distortion/meanDistortion": "distortion_m",
     "Coverage/meanFscore": "coverage_f",
+    "Completeness/meanCompleteness": "completeness",
     "Retrieval/meanFscore": "poi_f",
     "PoiAttack/rate": "poi_attack",
     "ApAttack/rate": "ap_attack",
@@ -228,7 +232,7 @@ def vega_lite(points: list[dict[str, Any]]) -> dict[str, Any]:
         {**p, "attack": label, "privacy_loss": p[key]}
         for p in points
         for key, label in (("ap_attack", "AP-attack rate"), ("poi_f", "POI retrieval F-score"))
-        if p[key] is not None and p["distortion_m"]
+        if p[key] is not None and p["distortion_m"] and p["completeness"]
     ]
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
@@ -269,6 +273,7 @@ def svg(points: list[dict[str, Any]]) -> str:
         ("ap_attack", "AP-attack re-identification rate"),
         ("poi_f", "POI retrieval F-score"),
     )
+    points = [p for p in points if p["completeness"]]  # nothing published: no utility point
     xs = [p["distortion_m"] for p in points if p["distortion_m"]]
     lo = 10 ** math.floor(math.log10(min(xs))) if xs else 1.0
     hi = 10 ** math.ceil(math.log10(max(xs))) if xs else 10.0
@@ -355,13 +360,16 @@ def main(argv: list[str] | None = None) -> int:
     points = summarise(rows)
     (out / "privacy_utility.vl.json").write_text(json.dumps(vega_lite(points), indent=1) + "\n")
     (out / "privacy_utility.svg").write_text(svg(points))
-    print(f"\n{'mechanism':<11} {'value':>12} {'distortion':>11} {'AP rate':>8} {'POI F':>6}")
+    print(
+        f"\n{'mechanism':<11} {'value':>12} {'distortion':>11} {'complete':>8} {'AP rate':>8} "
+        f"{'POI F':>6}"
+    )
     for p in points:
-        d, ap, pf = p["distortion_m"], p["ap_attack"], p["poi_f"]
-        print(
-            f"{p['mechanism']:<11} {p['value']:>12} {d if d is None else round(d, 1):>11} "
-            f"{ap if ap is None else round(ap, 3):>8} {pf if pf is None else round(pf, 3):>6}"
+        d, c, ap, pf = (
+            "-" if p[k] is None else round(p[k], r)
+            for k, r in (("distortion_m", 1), ("completeness", 3), ("ap_attack", 3), ("poi_f", 3))
         )
+        print(f"{p['mechanism']:<11} {p['value']:>12} {d:>11} {c:>8} {ap:>8} {pf:>6}")
     print(f"\nwrote {out / 'results.csv'}, privacy_utility.vl.json and privacy_utility.svg")
     return 0
 
