@@ -51,7 +51,8 @@ def test_background_scheduler_serves_http_and_stops(tmp_path: Path) -> None:
     assert not daemon.url_path(settings.home).exists()
 
 
-def test_foreground_scheduler_passes_sigterm_on(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_foreground_scheduler_passes_signals_on(signum: int, tmp_path: Path) -> None:
     home = tmp_path / "home"
     code = (
         "import sys\n"
@@ -63,7 +64,7 @@ def test_foreground_scheduler_passes_sigterm_on(tmp_path: Path) -> None:
     try:
         _wait_for(lambda: daemon.running_pid(home) is not None)
         assert daemon.running_pid(home) != launcher.pid  # the scheduler is its child
-        launcher.send_signal(signal.SIGTERM)
+        launcher.send_signal(signum)  # to the launcher alone, not its process group
         assert launcher.wait(timeout=20) == 0
         assert not daemon.is_running(home)
     finally:

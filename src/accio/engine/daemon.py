@@ -113,8 +113,8 @@ def serve_foreground(
     settings: Settings, *, idle_timeout: float | None = None, http: str | None = None
 ) -> int:
     """Run the scheduler process in the foreground (``accio server start --foreground``) and
-    return its exit code. Ctrl-C reaches it directly (same process group); SIGTERM sent to this
-    process is passed on, so that it stops cleanly either way."""
+    return its exit code. SIGINT and SIGTERM sent to this process are passed on, so that it stops
+    cleanly either way (Ctrl-C on a terminal reaches both; a second SIGINT does no harm)."""
     settings.home.mkdir(parents=True, exist_ok=True)
     args = service_command(settings.home, idle_timeout=idle_timeout, http=http)
     proc = subprocess.Popen(args, env={**os.environ, "ACCIO_HOME": str(settings.home)})
@@ -128,8 +128,8 @@ def serve_foreground(
         while True:
             try:
                 return proc.wait()
-            except KeyboardInterrupt:  # the scheduler got the SIGINT too and is stopping
-                continue
+            except KeyboardInterrupt:  # stop the scheduler, then wait for it to finish
+                forward(signal.SIGINT, None)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
