@@ -399,3 +399,30 @@ def test_noise_is_process_count_independent(run_op, synthetic) -> None:
         parts = list(pool.map(_in_process, [(ids[:4], 42), (ids[4:], 42)]))
     tables = [pa.ipc.open_stream(p).read_all() for p in parts]
     assert pa.concat_tables(tables).equals(whole)
+
+
+def test_remapping_operator_is_geoi_then_remap(run_op, synthetic) -> None:
+    """Same node seed: GeoIndRemapping's output is the Bayesian remap of GeoIndistinguishability's
+    (the noise is the same stream), computed independently here from the two public pieces."""
+    from accio_locapriv.kernels.geo import from_local, to_local
+    from accio_locapriv.mechanisms import GeoIndistinguishability
+
+    events, _ = synthetic
+    train = events.slice(0, events.num_rows // 2)
+    out = run_op(
+        GeoIndRemapping,
+        {"epsilon": 0.02, "cellSize": 300.0, "loss": "squared", "train": train, "data": events},
+        seed=9,
+    )["data"]
+    noisy = run_op(GeoIndistinguishability, {"epsilon": 0.02, "data": events}, seed=9)["data"]
+    t = to_arrays(train)
+    grid = PriorGrid(t.lat, t.lng, 300.0)
+    zx, zy = to_local(
+        noisy.column("lat").to_numpy(), noisy.column("lng").to_numpy(), grid.lat0, grid.lng0
+    )
+    rx, ry = bayesian_remap(zx, zy, grid, 0.02, "squared")
+    lat, lng = from_local(rx, ry, grid.lat0, grid.lng0)
+    np.testing.assert_allclose(out.column("lat").to_numpy(), lat, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out.column("lng").to_numpy(), lng, rtol=0, atol=1e-12)
+    # Every remapped point is a posterior mean: inside the convex hull of the prior's support.
+    assert rx.min() >= grid.x.min() - 1e-6 and rx.max() <= grid.x.max() + 1e-6
