@@ -563,6 +563,8 @@ def bench_mechanisms(table: pa.Table, repeat: int) -> None:
     bayesian_remap(zx[:10], zy[:10], grid, 0.01)
     t = best_time(lambda: bayesian_remap(zx[:sub], zy[:sub], grid, 0.01), 1)
     report("remap, Euclidean loss (Weiszfeld): numba kernel", sub, t, base)
+    t = best_time(lambda: bayesian_remap(zx[:sub], zy[:sub], grid, 0.01, threads=2), 1)
+    report("remap, Euclidean loss: numba kernel, 2 threads", sub, t, base)
 
     sub = min(n, 200_000)
     sl, sg = lat[:sub].tolist(), lng[:sub].tolist()

@@ -262,6 +262,9 @@ def test_remapping_never_lowers_expected_utility(eps: float) -> None:
         loss_z = np.sum(w * np.hypot(gx - zx[i], gy - zy[i]))
         loss_r = np.sum(w * np.hypot(gx - rx[i], gy - ry[i]))
         assert loss_r <= loss_z * (1 + 1e-9)
+    threaded = bayesian_remap(zx[:999], zy[:999], grid, eps, threads=3)
+    np.testing.assert_array_equal(threaded[0], rx[:999])
+    np.testing.assert_array_equal(threaded[1], ry[:999])
     # Squared loss: the remapped point is the posterior mean.
     sx, sy = bayesian_remap(zx[:5], zy[:5], grid, eps, "squared")
     for i in range(5):
