@@ -410,29 +410,72 @@ def _remap_kernel(
     squared: bool,
     out_x: np.ndarray,
     out_y: np.ndarray,
+    x0: float,
+    y0: float,
+    size: float,
+    nbx: int,
+    nby: int,
+    starts: np.ndarray,
 ) -> None:
+    """Remap reports; support points are sorted by bucket (``starts``: offsets of the
+    ``nbx × nby`` buckets of side ``size`` from ``(x0, y0)``, row-major in y)."""
     m = cx.shape[0]
     w = np.empty(m)
     idx = np.empty(m, dtype=np.int64)
+    l_max = -np.inf
+    for k in range(m):
+        l_max = max(l_max, logp[k])
     for i in range(zx.shape[0]):
+        bx = math.floor((zx[i] - x0) / size)
+        by = math.floor((zy[i] - y0) / size)
+        # 1. A lower bound of the largest log-weight, from the first ring of buckets (around
+        # the report's bucket) that holds support points.
+        lower = -np.inf
+        r = max(0, bx - (nbx - 1), -bx, by - (nby - 1), -by)
+        while lower == -np.inf and r <= nbx + nby + abs(bx) + abs(by):
+            for iy in range(max(0, by - r), min(nby - 1, by + r) + 1):
+                for ix in range(max(0, bx - r), min(nbx - 1, bx + r) + 1):
+                    if abs(ix - bx) != r and abs(iy - by) != r:
+                        continue
+                    b = iy * nbx + ix
+                    for k in range(starts[b], starts[b + 1]):
+                        v = logp[k] - epsilon * math.hypot(cx[k] - zx[i], cy[k] - zy[i])
+                        lower = max(lower, v)
+            r += 1
+        # 2. Only points within the distance where even the most probable cell falls e^-40
+        # below that bound can matter: visit the buckets within it.
+        reach = (l_max - lower + 40.0) / epsilon
+        cap = nbx + nby + abs(bx) + abs(by)  # every bucket is within this many of the report's
+        rb = cap if reach / size >= cap else math.ceil(reach / size) + 1
+        n = 0
         best = -np.inf
-        for k in range(m):
-            w[k] = logp[k] - epsilon * math.hypot(cx[k] - zx[i], cy[k] - zy[i])
-            best = max(best, w[k])
+        for iy in range(max(0, by - rb), min(nby - 1, by + rb) + 1):
+            for ix in range(max(0, bx - rb), min(nbx - 1, bx + rb) + 1):
+                b = iy * nbx + ix
+                for k in range(starts[b], starts[b + 1]):
+                    v = logp[k] - epsilon * math.hypot(cx[k] - zx[i], cy[k] - zy[i])
+                    if v >= lower - 40.0:
+                        w[n] = v
+                        idx[n] = k
+                        n += 1
+                        best = max(best, v)
         # Posterior sigma(x | z) ∝ pi(x)·exp(-eps·d(x, z)); terms below e^-40 of the largest
         # cannot move the optimum by more than ~1e-17 of the loss and are dropped.
         s = 0.0
         mx = 0.0
         my = 0.0
-        n = 0
-        for k in range(m):
-            if w[k] >= best - 40.0:
-                w[k] = math.exp(w[k] - best)
-                s += w[k]
-                mx += w[k] * cx[k]
-                my += w[k] * cy[k]
-                idx[n] = k
-                n += 1
+        kept = 0
+        for a in range(n):
+            if w[a] >= best - 40.0:
+                k = idx[a]
+                weight = math.exp(w[a] - best)
+                w[kept] = weight
+                idx[kept] = k
+                kept += 1
+                s += weight
+                mx += weight * cx[k]
+                my += weight * cy[k]
+        n = kept
         mx /= s
         my /= s
         if squared:  # the posterior mean minimises the expected squared distance
@@ -441,20 +484,28 @@ def _remap_kernel(
             continue
         # Euclidean loss: the posterior's weighted geometric median (Weiszfeld iterations from
         # the posterior mean), then the best of {median, mean, z} by expected loss.
+        # The iterations use the points of relative weight >= 1e-12 (moved to the front); the
+        # final comparison of the candidates uses them all.
+        major = 0
+        for a in range(n):
+            if w[a] >= 1e-12:
+                w[a], w[major] = w[major], w[a]
+                idx[a], idx[major] = idx[major], idx[a]
+                major += 1
         gx = mx
         gy = my
         for _ in range(50):
             nx = 0.0
             ny = 0.0
             den = 0.0
-            for a in range(n):
+            for a in range(major):
                 k = idx[a]
                 d = math.hypot(cx[k] - gx, cy[k] - gy)
                 if d < 1e-9:
                     d = 1e-9
-                nx += w[k] * cx[k] / d
-                ny += w[k] * cy[k] / d
-                den += w[k] / d
+                nx += w[a] * cx[k] / d
+                ny += w[a] * cy[k] / d
+                den += w[a] / d
             nx /= den
             ny /= den
             moved = math.hypot(nx - gx, ny - gy)
@@ -469,7 +520,7 @@ def _remap_kernel(
             loss = 0.0
             for a in range(n):
                 k = idx[a]
-                loss += w[k] * math.hypot(cx[k] - cand_x[c], cy[k] - cand_y[c])
+                loss += w[a] * math.hypot(cx[k] - cand_x[c], cy[k] - cand_y[c])
             if loss < best_loss:
                 best_loss = loss
                 out_x[i] = cand_x[c]
@@ -516,15 +567,42 @@ def bayesian_remap(
     out_y = np.empty(len(zx))
     with np.errstate(divide="ignore"):
         logp = np.log(grid.prior)
-    cx = np.ascontiguousarray(grid.x, dtype=np.float64)
-    cy = np.ascontiguousarray(grid.y, dtype=np.float64)
+    # Support points sorted into square buckets (at most 128 a side) so that each report visits
+    # only the buckets that can carry posterior weight.
+    x0, y0 = float(np.min(grid.x)), float(np.min(grid.y))
+    extent = max(float(np.max(grid.x)) - x0, float(np.max(grid.y)) - y0, 1e-9)
+    size = extent / 127.0
+    nbx = int((float(np.max(grid.x)) - x0) // size) + 1
+    nby = int((float(np.max(grid.y)) - y0) // size) + 1
+    bx = np.minimum(((grid.x - x0) // size).astype(np.int64), nbx - 1)
+    by = np.minimum(((grid.y - y0) // size).astype(np.int64), nby - 1)
+    bucket = by * nbx + bx
+    order = np.argsort(bucket, kind="stable")
+    starts = np.searchsorted(bucket[order], np.arange(nbx * nby + 1)).astype(np.int64)
+    cx = np.ascontiguousarray(grid.x[order], dtype=np.float64)
+    cy = np.ascontiguousarray(grid.y[order], dtype=np.float64)
+    logp = np.ascontiguousarray(logp[order])
     squared = loss == "squared"
     bounds = np.linspace(0, len(zx), max(1, int(threads)) + 1).astype(np.int64)
 
     def work(k: int) -> None:
         a, b = bounds[k], bounds[k + 1]
         _remap_kernel(
-            zx[a:b], zy[a:b], cx, cy, logp, float(epsilon), squared, out_x[a:b], out_y[a:b]
+            zx[a:b],
+            zy[a:b],
+            cx,
+            cy,
+            logp,
+            float(epsilon),
+            squared,
+            out_x[a:b],
+            out_y[a:b],
+            x0,
+            y0,
+            size,
+            nbx,
+            nby,
+            starts,
         )
 
     if len(bounds) == 2:

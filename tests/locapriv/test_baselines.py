@@ -429,3 +429,23 @@ def test_remapping_operator_is_geoi_then_remap(run_op, synthetic) -> None:
     np.testing.assert_allclose(out.column("lng").to_numpy(), lng, rtol=0, atol=1e-12)
     # Every remapped point is a posterior mean: inside the convex hull of the prior's support.
     assert rx.min() >= grid.x.min() - 1e-6 and rx.max() <= grid.x.max() + 1e-6
+
+
+@pytest.mark.parametrize("eps", [1e-4, 0.003, 0.05, 0.5])
+def test_remap_pruning_matches_the_full_posterior(eps: float) -> None:
+    """The bucket pruning drops only terms below e^-40 of the largest: the posterior mean equals
+    a dense numpy computation over every support point, for reports inside, at the edge of and
+    far outside the support."""
+    rng = np.random.default_rng(int(eps * 1e4))
+    px = np.concatenate([rng.normal(0, 2000, 400), rng.uniform(-9000, 9000, 100)])
+    py = np.concatenate([rng.normal(500, 1500, 400), rng.uniform(-9000, 9000, 100)])
+    prior = rng.pareto(1.0, 500) + 1e-3
+    grid = PriorGrid.from_points(px, py, prior)
+    zx = np.concatenate([rng.uniform(-12000, 12000, 300), [5e5, -3e4, 0.0]])
+    zy = np.concatenate([rng.uniform(-12000, 12000, 300), [-2e5, 0.0, 8.9e3]])
+    mx, my = bayesian_remap(zx, zy, grid, eps, "squared")
+    logw = np.log(grid.prior)[None, :] - eps * np.hypot(zx[:, None] - px, zy[:, None] - py)
+    w = np.exp(logw - logw.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(mx, w @ px, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(my, w @ py, rtol=0, atol=1e-6)
