@@ -54,6 +54,7 @@ def serve(
     Returns at once (0) when another scheduler holds the home's lock.
     """
     from accio.engine.runtime import open_runtime
+    from accio.executors.base import Executor
     from accio.executors.local import LocalExecutor
 
     with daemon.home_lock(settings.home, patience=daemon.START_PATIENCE_S) as handle:
@@ -70,9 +71,12 @@ def serve(
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
         # Workers (and their fork server's imports) start while this process loads the rest.
-        executor = LocalExecutor(str(settings.artifacts_dir), slots=settings.cpus)
-        executor.start()
+        executor: Executor = LocalExecutor(str(settings.artifacts_dir), slots=settings.cpus)
+        if settings.executor == "local":
+            executor.start()
         runtime = open_runtime(settings)
+        if settings.executor != "local":  # $ACCIO_EXECUTOR: dask (or inline, for debugging)
+            executor = runtime.executor()
         scheduler = runtime.scheduler(control=True, executor=executor)
         server = None
         try:
