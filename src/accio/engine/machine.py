@@ -135,6 +135,7 @@ class StateMachine(StateLedger):
             commands.append(CancelTasks(self._stimulus, tuple(self._cancel)))
             self._cancel = []
         self._persist(commands)
+        self._log_ignored()
         return commands
 
     # ------------------------------------------------------------------------- loading

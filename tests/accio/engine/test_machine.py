@@ -250,3 +250,14 @@ def test_a_late_event_in_a_lenient_machine_is_logged_not_raised() -> None:
     lenient._ready.append((run, run.nodes["In"]))
     lenient.handle(answer())  # no exception
     assert lenient.runs["r1"].nodes["In"].state == "cancelled"
+
+
+def test_late_events_make_one_log_line_per_batch(
+    machine: StateMachine, caplog: pytest.LogCaptureFixture
+) -> None:
+    records = [run_record(f"r{i}", x=float(i)) for i in range(50)]
+    with caplog.at_level("INFO", logger="accio.scheduler"):
+        machine.handle(loaded(*records), kill(*(r.id for r in records)))
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "100 late event(s) ignored" in lines[0], lines
+    assert not machine.runs and len(machine.ignored) == 100
