@@ -50,6 +50,7 @@ from accio.states import (
     TERMINAL_RUN_STATES,
     UNFINISHED_RUN_STATES,
     InvalidTransition,
+    NodeState,
     RunState,
     run_state_of,
 )
@@ -354,6 +355,7 @@ class StateMachine(StateLedger):
             node.error = result.error or KILLED
             self._transition(run, node, "killed", f"task {result.task_id} killed")
             self._release_joiners(node, None)
+            self._skip_downstream(run, node, "cancelled")  # killed outside a run kill
             self._run_changed(run, f"{node.plan.name} killed")
             return
         if status == "crashed" and node.tries < CRASH_ATTEMPTS:
@@ -389,13 +391,18 @@ class StateMachine(StateLedger):
                 self._ready.append((run, child))
         self._run_changed(run, f"{node.plan.name} {node.state}")
 
-    def _skip_downstream(self, run: ActiveRun, failed: NodeRun) -> None:
-        stack = list(failed.plan.dependents)
+    def _skip_downstream(
+        self, run: ActiveRun, ended: NodeRun, finish: NodeState = "skipped"
+    ) -> None:
+        """Nodes that need ``ended``'s outputs can never run: skipped after a failure,
+        cancelled after a kill (otherwise the run would wait for them forever)."""
+        why = f"upstream {ended.plan.name} {ended.state}"
+        stack = list(ended.plan.dependents)
         while stack:
             node = run.nodes[stack.pop()]
             if node.state == "pending" or node.state == "queued":
                 node.completed = self._now
-                self._transition(run, node, "skipped", f"upstream {failed.plan.name} failed")
+                self._transition(run, node, finish, why)
                 stack.extend(node.plan.dependents)
 
     def _run_changed(self, run: ActiveRun, why: str) -> None:

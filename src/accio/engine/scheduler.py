@@ -62,7 +62,7 @@ log = logging.getLogger("accio.scheduler")
 
 #: Seconds between flushes of state to storage while nodes complete.
 FLUSH_INTERVAL = 0.2
-#: Commands carried out per event before the loop gives up (cache hits cascading).
+#: Rounds of commands and their answers per batch of events (cache hits cascading).
 MAX_ROUNDS = 10_000
 
 

@@ -79,7 +79,11 @@ class Executor(ABC):
 
     @abstractmethod
     def cancel(self, task_ids: Sequence[int]) -> None:
-        """Stop running tasks; each yields a ``killed`` result."""
+        """Stop tasks; each yields a ``killed`` result, or its own result if it ended first.
+
+        The scheduler has already ended the nodes of cancelled tasks and ignores whatever comes
+        back for them; unknown or finished ids are a no-op.
+        """
 
     @abstractmethod
     def stop(self) -> None: ...
