@@ -154,3 +154,25 @@ def test_a_worker_sigkill_after_restarts_is_still_retried(client: Client) -> Non
     assert node.state == "success", node.error
     assert node.attempts == 5  # three earlier lives, the killed try, the retry
     assert client.run(sub.run_id).state == "success"
+
+
+class RefusingExecutor(InlineExecutor):
+    """An executor whose backend is gone: every submission raises."""
+
+    def submit(self, tasks: Any) -> None:
+        raise ConnectionError("no cluster at tcp://nowhere:8786")
+
+
+def test_an_executor_that_refuses_tasks_fails_them_cleanly(client: Client) -> None:
+    sub = client.submit({"workflow": "sum", "params": {"x": 1}}, start=False)
+    executor = RefusingExecutor(str(client.settings.artifacts_dir), client.runtime.registry)
+    scheduler = Scheduler(
+        client.runtime.storage, executor, client.runtime.registry, client.runtime.capacity
+    )
+    scheduler.run_until_idle(timeout=30)
+    scheduler.close()
+    assert client.run(sub.run_id).state == "failed"
+    node = client.node(sub.run_id, "In")
+    assert node.state == "failed" and node.attempts == 2  # a refusal counts as a crash
+    assert "no cluster" in json.loads(node.error or "{}")["message"]
+    assert client.node(sub.run_id, "Total").state == "skipped"
