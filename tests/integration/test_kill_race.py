@@ -52,8 +52,8 @@ def accio(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[httpx.Client, int]]:
-    """The REST API of a scheduler started by ``accio server start``, and its pid."""
+def server(tmp_path: Path) -> Iterator[tuple[httpx.Client, int, Path]]:
+    """The REST API of a scheduler started by ``accio server start``, its pid and its log."""
     home = tmp_path / "home"
     env = {
         **os.environ,
@@ -70,7 +70,7 @@ def server(tmp_path: Path) -> Iterator[tuple[httpx.Client, int]]:
         pid = daemon.running_pid(home)
         assert pid is not None
         with httpx.Client(base_url=f"{url}/api/v1", timeout=45) as http:
-            yield http, pid
+            yield http, pid, daemon.log_path(home)
     finally:
         accio(env, "server", "stop")
 
@@ -83,8 +83,8 @@ def alive(pid: int) -> bool:
     return True
 
 
-def test_kill_right_after_submit_twenty_times(server: tuple[httpx.Client, int]) -> None:
-    http, pid = server
+def test_kill_right_after_submit_twenty_times(server: tuple[httpx.Client, int, Path]) -> None:
+    http, pid, log = server
     assert http.post("/workflows", json=WORKFLOW).status_code == 201
     rng = random.Random(20)
     t0 = time.monotonic()
@@ -117,4 +117,6 @@ def test_kill_right_after_submit_twenty_times(server: tuple[httpx.Client, int]) 
         states = {c["state"] for c in children["items"]}
         assert states <= {"killed", "success"}, states
     assert alive(pid) and http.get("/runs").status_code == 200
+    text = log.read_text()
+    assert "Traceback" not in text and "InvalidTransition" not in text, text[-3000:]
     assert time.monotonic() - t0 < 60
