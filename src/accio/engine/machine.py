@@ -99,7 +99,8 @@ class StateMachine(StateLedger):
         self.queue = DispatchQueue(capacity, slots)
         self._ready: list[Pair] = []
         self._awaiting: list[Pair] = []  # keys asked of storage (LookUpCache)
-        self._by_key: dict[str, list[Pair]] = {}  # running key -> nodes that joined it
+        # key being executed -> (the node executing it, the identical nodes that joined it)
+        self._by_key: dict[str, tuple[NodeRun, list[Pair]]] = {}
         self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._cancel: list[int] = []
 
@@ -242,10 +243,10 @@ class StateMachine(StateLedger):
             if hit is not None:
                 self._complete_cached(run, node, hit[0], hit[1], "cache hit")
             elif key in by_key:
-                by_key[key].append((run, node))
+                by_key[key][1].append((run, node))
                 self._transition(run, node, "queued", "joined identical running node")
             else:
-                by_key[key] = []
+                by_key[key] = (node, [])
                 node.queued_at = self._now
                 self._transition(run, node, "queued", "cache miss")
                 self.queue.append((run, node))
@@ -370,10 +371,16 @@ class StateMachine(StateLedger):
         self._run_changed(run, f"{node.plan.name} failed")
 
     def _release_joiners(self, node: NodeRun, source_run: str | None) -> None:
-        """Nodes waiting on an identical execution: reuse its outputs, or run it themselves."""
-        if node.key is None:
+        """``node`` ended (or will never run): if it was the execution others joined, they
+        reuse its outputs, or run on their own."""
+        key = node.key
+        if key is None:
             return
-        for jrun, jnode in self._by_key.pop(node.key, []):
+        entry = self._by_key.get(key)
+        if entry is None or entry[0] is not node:
+            return
+        del self._by_key[key]
+        for jrun, jnode in entry[1]:
             if jnode.state != "queued" or jrun.record.id not in self.runs:
                 continue
             if source_run is not None and node.outputs is not None:
@@ -403,6 +410,7 @@ class StateMachine(StateLedger):
             if node.state == "pending" or node.state == "queued":
                 node.completed = self._now
                 self._transition(run, node, finish, why)
+                self._release_joiners(node, None)
                 stack.extend(node.plan.dependents)
 
     def _run_changed(self, run: ActiveRun, why: str) -> None:
@@ -437,6 +445,7 @@ class StateMachine(StateLedger):
                 elif state == "pending" or state == "queued":
                     node.completed = self._now
                     self._transition(run, node, "cancelled", "run killed")
+                    self._release_joiners(node, None)  # a queued execution others joined
             self._run_changed(run, "killed")
         for record in event.stored:
             if record.id in in_memory or record.id in self.runs or record.id in self.parents:
@@ -457,6 +466,7 @@ class StateMachine(StateLedger):
                     task_id = node.task_id
                     if task_id is not None and self.queue.release(task_id) is not None:
                         self._cancel.append(task_id)
+                    self._release_joiners(node, None)
             self.parents.pop(rid, None)
 
     _HANDLERS: ClassVar[dict[type[Event], Callable[[StateMachine, Any], None]]] = {

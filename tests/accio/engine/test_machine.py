@@ -270,3 +270,22 @@ def test_late_events_make_one_log_line_per_batch(
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1 and "100 late event(s) ignored" in lines[0], lines
     assert not machine.runs and len(machine.ignored) == 100
+
+
+def test_a_killed_queued_node_leaves_no_execution_to_join() -> None:
+    """Other (the same key in every run) is queued behind In when r1 is killed; r2's Other
+    must run on its own, not wait for an execution that will never happen."""
+    from accio.ops.api import Resources
+
+    machine = StateMachine(Resources(1.0, 4096, 0), 2, strict=True)  # one task at a time
+    tasks = submitted(drive(machine, loaded(run_record("r1", x=1.0))))
+    assert [t.node for t in tasks] == ["In"]
+    assert machine.runs["r1"].nodes["Other"].state == "queued"
+    machine.handle(kill("r1"))
+    tasks = submitted(drive(machine, loaded(run_record("r2", x=5.0))))
+    for _ in range(5):
+        if not tasks:
+            break
+        tasks = submitted(drive(machine, finished(*(success(t) for t in tasks))))
+    assert not machine.busy, {n.plan.name: n.state for n in machine.runs["r2"].nodes.values()}
+    assert machine.story("r2")[-1][5] == "success"

@@ -43,10 +43,16 @@ def result(task: NodeTask, status: str) -> TaskResult:
     return TaskResult(task.task_id, status, error={"message": status})  # type: ignore[arg-type]
 
 
+#: Tasks handed over ahead of time (prefetch), or one at a time (nodes wait in the queue).
+CAPACITIES = st.sampled_from([(Resources(2.0, 4096, 0), 1), (Resources(1.0, 4096, 0), 2)])
+
+
 @settings(max_examples=300, deadline=None)
-@given(ACTIONS)
-def test_any_interleaving_keeps_the_machine_consistent(actions: list[Action]) -> None:
-    machine = StateMachine(Resources(2.0, 4096, 0), 1, strict=True)
+@given(ACTIONS, CAPACITIES)
+def test_any_interleaving_keeps_the_machine_consistent(
+    actions: list[Action], capacity: tuple[Resources, int]
+) -> None:
+    machine = StateMachine(*capacity, strict=True)
     sent: list[NodeTask] = []  # every task ever submitted (cancelled ones included)
     lookups = 0
     loaded_ids: set[str] = set()
