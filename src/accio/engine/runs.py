@@ -76,7 +76,7 @@ class ActiveRun:
 
     def completed(self) -> float | None:
         """When the last node ended, once the run has ended."""
-        if self.state not in ("success", "failed", "killed"):
+        if self.state not in TERMINAL_RUN_STATES:
             return None
         return max((n.completed or 0.0) for n in self.nodes.values())
 
