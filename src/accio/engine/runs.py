@@ -14,6 +14,7 @@ from typing import Any
 from accio.cache.keys import KeyComponents
 from accio.engine.plan import NodePlan, TypedJson, WorkflowPlan
 from accio.states import (
+    TERMINAL_RUN_STATES,
     NodeState,
     RunState,
     parent_progress_from_counts,
