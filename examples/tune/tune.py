@@ -3,8 +3,8 @@
 Runs the study of ``tune.json`` (epsilon searched on a log scale from 1e-4 to 1 per metre,
 minimise epsilon subject to a mean spatial distortion of at most 200 m, 25 evaluations) on
 synthetic users through the engine, then prints every evaluation and the best one. The study is
-stored in ``--storage`` (default ``examples/tune/out/study.journal``): interrupt it and run the
-script again, finished evaluations are not executed again.
+stored in the journal ``--study`` (default: the spec's, ``examples/tune/out/study.journal``):
+interrupt it and run the script again, finished evaluations are not executed again.
 
     python examples/tune/tune.py [--budget N] [--bound METRES] [--home DIR]
 
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from accio.client.client import Client
-from accio.client.tune import Constraint, Evaluation, TuneSpec, tune
+from accio.client.tuning import Constraint, Evaluation, TuneSpec, tune
 
 HERE = Path(__file__).resolve().parent
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=int, help="evaluations (default: the spec's)")
     parser.add_argument("--bound", type=float, help="distortion bound in metres (default 200)")
     parser.add_argument("--home", help="Accio home (default: ACCIO_HOME or ~/.accio)")
-    parser.add_argument("--storage", default=str(HERE / "out" / "study.journal"))
+    parser.add_argument("--study", help="study journal (default: the spec's)")
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--days", type=int, default=3)
     args = parser.parse_args(argv)
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     url = str(synthetic_data(client.settings.home, args.users, args.days))
 
     def progress(e: Evaluation) -> None:
-        d = e.metrics.get("Distortion/meanDistortion")
+        d = e.metrics.get("Distortion/meanDistortion", float("nan"))
         flag = "ok " if e.feasible else "   "
         print(f"  #{e.number:<3} {flag} epsilon={e.params['epsilon']:.5g}  distortion={d:.1f} m")
 
@@ -70,14 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         seed=spec.seed,
         repeat=spec.repeat,
         sampler=spec.sampler,
-        storage=args.storage,
-        study_name=f"geoind-distortion-{spec.constraints[0].bound:g}m-{args.users}u{args.days}d",
+        study=args.study or spec.study,
         on_evaluation=progress,
     )
     print()
     for e in sorted(result.evaluations, key=lambda e: e.params["epsilon"]):
-        d = e.metrics.get("Distortion/meanDistortion")
-        mark = "*" if e in result.best else " "
+        d = e.metrics.get("Distortion/meanDistortion", float("nan"))
+        mark = "*" if e is result.best else " "
         print(f"{mark} epsilon={e.params['epsilon']:<12.5g} distortion={d:8.1f} m  {e.state}")
     print()
     print(result.summary())

@@ -27,6 +27,7 @@ ALLOWED_PREFIXES = (
     "accio.client.client",
     "accio.client.remote",
     "accio.client.export",
+    "accio.client.tuning",
     "accio.definitions",
     "accio.values",
     "accio.ops",

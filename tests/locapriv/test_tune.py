@@ -1,4 +1,4 @@
-"""The tuner (accio.client.tune) on location-privacy workflows run through the engine."""
+"""The tuner (accio.client.tuning) on location-privacy workflows run through the engine."""
 
 from __future__ import annotations
 
@@ -10,8 +10,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from accio.client.client import Client
-from accio.client.tune import Constraint, Objective, Param, TuneSpec, tune
+from accio.client.tuning import (
+    Constraint,
+    Evaluation,
+    Objective,
+    Param,
+    TuneSpec,
+    choose_best,
+    pareto_front,
+    tune,
+)
 from accio.config import Settings
+from accio.errors import DefinitionError
 from accio_locapriv.baselines import S2Cloaking
 from accio_locapriv.metrics import SpatialDistortion
 from accio_locapriv.synthetic import generate_traces
@@ -95,14 +105,14 @@ def test_tuner_finds_the_known_optimum(tmp_path, data, run_op) -> None:
             wait=s.wait,
         )
     assert len(result.evaluations) == 12 and result.submitted == 12
-    assert [e.params["level"] for e in result.best] == [best_level]
-    best = result.best[0]
+    assert result.best is not None and result.best.params["level"] == best_level
+    best = result.best
     assert best.feasible and best.metrics["Distortion/meanDistortion"] <= BOUND_M
     # Every evaluation is a distinct configuration, and infeasible ones are flagged as such.
     levels = [e.params["level"] for e in result.evaluations]
     assert len(set(levels)) == len(levels)
     assert all(e.feasible == (e.params["level"] >= best_level) for e in result.evaluations)
-    assert "best #" in result.summary()
+    assert "Best: #" in result.summary()
 
 
 def test_interrupted_study_resumes_without_reexecuting(tmp_path, data) -> None:
@@ -116,7 +126,7 @@ def test_interrupted_study_resumes_without_reexecuting(tmp_path, data) -> None:
         "constraints": CONSTRAINTS,
         "budget": 6,
         "seed": 1,
-        "storage": storage,
+        "study": storage,
     }
     with s1.client, pytest.raises(KeyboardInterrupt):
         tune(s1.client, _workflow(str(path)), wait=s1.wait, **kwargs)
@@ -158,7 +168,7 @@ def test_repeated_proposals_are_memoized(tmp_path, data) -> None:
             wait=s.wait,
         )
     assert result.submitted == 2
-    assert [e.params["level"] for e in result.best] == [16]
+    assert result.best is not None and result.best.params["level"] == 16
 
 
 def test_spec_parsing(tmp_path) -> None:
@@ -167,15 +177,52 @@ def test_spec_parsing(tmp_path) -> None:
         '{"workflow": "wf", "space": {"epsilon": {"low": 1e-4, "high": 1, "log": true},'
         ' "alpha": {"low": 50, "high": 500, "type": "float", "unit": "meters"}},'
         ' "objectives": ["min:epsilon"], "constraints": ["D/meanDistortion <= 300"],'
-        ' "budget": 7}'
+        ' "budget": 7, "study": "out/s.journal"}'
     )
     s = TuneSpec.load(spec)
-    assert s.workflow == "wf" and s.budget == 7
+    assert s.workflow == "wf" and s.budget == 7 and s.study == tmp_path / "out" / "s.journal"
     assert s.space[0] == Param("epsilon", "float", 1e-4, 1.0, log=True)
     assert s.space[1].literal(120.0) == "120.0.meters"
     assert s.constraints == [Constraint("D/meanDistortion", "<=", 300.0)]
     assert Constraint.parse("x/y >= 0.5").violation(0.25) == 0.25
+    assert Param.parse("k", {"low": 2, "high": 10, "step": 2}).size == 5
     with pytest.raises(ValueError, match="direction"):
         Objective.parse("sideways:x/y")
     with pytest.raises(ValueError, match="unknown key"):
         Param.parse("x", {"lo": 1})
+    spec.write_text('{"workflow": 3, "space": {}, "objectives": [], "repeat": -1}')
+    with pytest.raises(DefinitionError) as info:
+        TuneSpec.load(spec)
+    assert [p.render() for p in info.value.errors] == [
+        f"{spec}: workflow: expected a workflow file or a pushed workflow id",
+        f"{spec}: space: empty: name at least one parameter to tune",
+        f"{spec}: objectives: empty: state at least one",
+        f"{spec}: repeat: expected an integer >= 1, got -1",
+    ]
+
+
+def _ev(number: int, values: list[float], feasible: bool = True) -> Evaluation:
+    violations = [0.0 if feasible else 1.0]
+    return Evaluation(number, {"n": number}, values, {}, violations, None, "success")
+
+
+def test_pareto_front_and_the_recommended_point() -> None:
+    objectives = [Objective("a/x", "minimize"), Objective("a/y", "maximize")]
+    evaluations = [
+        _ev(0, [1.0, 1.0]),
+        _ev(1, [2.0, 5.0]),
+        _ev(2, [2.0, 4.0]),  # dominated by 1
+        _ev(3, [4.0, 6.0]),
+        _ev(4, [0.0, 9.0], feasible=False),  # would dominate all, but violates a constraint
+        _ev(5, [2.0, 5.0]),  # equal to 1: kept
+    ]
+    front = pareto_front(evaluations, objectives)
+    assert [e.number for e in front] == [0, 1, 5, 3]
+    # Scaled to [0, 1] over the front, (2, 5) is closest to the ideal (1, 6).
+    best = choose_best(evaluations, objectives)
+    assert best is not None and best.number == 1
+    single = [_ev(0, [3.0]), _ev(1, [2.0]), _ev(2, [2.0])]
+    assert choose_best(single, objectives[:1]) is single[1]  # the earliest of equals
+    infeasible = [_ev(0, [1.0, 1.0], feasible=False)]
+    assert pareto_front(infeasible, objectives) == []
+    assert choose_best(infeasible, objectives) is infeasible[0]

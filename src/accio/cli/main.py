@@ -27,6 +27,7 @@ from accio.cli.commands import (
     logs,
     server,
     submit,
+    tune,
     verify,
     workflows,
 )
@@ -48,6 +49,7 @@ COMMAND_MODULES = [
     export,
     server,
     verify,
+    tune,
 ]
 
 # Two letters at least, so that short options with glued values (-n5) stay short options.
