@@ -20,6 +20,7 @@ from accio.client.tuning import (
     pareto_front,
     tune,
 )
+from accio.client.tuning.check import check_against_workflow
 from accio.config import Settings
 from accio.errors import DefinitionError
 from accio_locapriv.baselines import S2Cloaking
@@ -226,3 +227,57 @@ def test_pareto_front_and_the_recommended_point() -> None:
     infeasible = [_ev(0, [1.0, 1.0], feasible=False)]
     assert pareto_front(infeasible, objectives) == []
     assert choose_best(infeasible, objectives) is infeasible[0]
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tune"
+
+
+@pytest.mark.parametrize("name", ["tune.json", "pareto.json"])
+def test_example_specs_are_valid_against_their_workflow(tmp_path, name) -> None:
+    spec = TuneSpec.load(EXAMPLES / name)
+    assert spec.study is not None and spec.study.parent == EXAMPLES / "out"
+    with Session(tmp_path / "home").client as client:
+        record, _ = client.push(spec.workflow)
+        params = {**spec.params, "url": "/data/traces.parquet"}
+        check_against_workflow(
+            client, record.id, spec.space, spec.objectives, spec.constraints, params
+        )
+        with pytest.raises(DefinitionError, match="no parameter 'eps'"):
+            check_against_workflow(
+                client, record.id, [Param("eps", "float", 0.1, 1.0)], spec.objectives, [], params
+            )
+
+
+#: The README's "Location-privacy operators" table, in pipeline order of the categories.
+CATEGORIES = ("source", "transform", "lppm", "metric")
+README = Path(__file__).resolve().parents[2] / "README.md"
+BEGIN, END = "<!-- locapriv-operators: begin -->", "<!-- locapriv-operators: end -->"
+
+
+def operator_table() -> str:
+    """The table generated from the plugin's registry (``accio get operators``): one row per
+    operator, by category then name. ``python tests/locapriv/test_tune.py`` prints it."""
+    from accio.ops.api import spec_of
+    from accio_locapriv.plugin import operators
+
+    specs = [spec_of(op) for op in operators()]
+    order = {c: i for i, c in enumerate(CATEGORIES)}
+    specs.sort(key=lambda s: (order.get(s.category, len(order)), s.category, s.name))
+    rows = ["| Category | Operator | Seeded | What it does |", "|---|---|---|---|"]
+    previous = None
+    for s in specs:
+        category = s.category if s.category != previous else ""
+        previous = s.category
+        rows.append(f"| {category} | `{s.name}` | {'yes' if s.unstable else ''} | {s.help} |")
+    return "\n".join(rows)
+
+
+def test_readme_lists_every_locapriv_operator() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert BEGIN in text and END in text
+    shown = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert shown == operator_table(), "update README: python tests/locapriv/test_tune.py"
+
+
+if __name__ == "__main__":
+    print(operator_table())
