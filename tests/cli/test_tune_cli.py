@@ -130,11 +130,13 @@ def test_tune_finds_the_known_optimum_within_the_budget(env: Env) -> None:
     with env.client() as client:
         runs = client.runs(tags=("tune",), limit=100)
         assert sorted(r.id for r in runs) == sorted(e["run_id"] for e in result["evaluations"])
-        assert all(r.state == "success" and r.name.startswith(result["study"]) for r in runs)
+        assert all(r.state == "success" and r.name.startswith(SPEC["name"] + " #") for r in runs)
+        tag = "tune-" + result["study"].rsplit("/", 1)[1]
+        assert all(tag in r.tags for r in runs)
     text = env("tune", env.spec(), "--quiet")  # in memory again: everything is a cache hit
-    assert "Best: #" in text.out and "x=7 -> x=7 Sum/sum=7.5" in text.out
+    assert "Best: #" in text.out and "x=7 -> Sum/sum=7.5" in text.out
     shifted = env("tune", env.spec(), "b=2.5", "--quiet")  # name=value fixes a parameter
-    assert "Best: #" in shifted.out and "x=5 -> x=5 Sum/sum=7.5" in shifted.out
+    assert "Best: #" in shifted.out and "x=5 -> Sum/sum=7.5" in shifted.out
 
 
 def test_a_larger_budget_continues_the_study_without_reexecuting(env: Env) -> None:

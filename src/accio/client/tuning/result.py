@@ -163,9 +163,11 @@ class TuneResult:
 def format_evaluation(e: Evaluation, metrics: Sequence[str] | None = None) -> str:
     """``#3 epsilon=0.01 -> Distortion/meanDistortion=123.4 (run 0123456789ab)``."""
     params = " ".join(f"{k}={_show(v)}" for k, v in e.params.items())
-    shown = " ".join(f"{m}={_show(e.metrics.get(m))}" for m in (metrics or list(e.metrics)))
+    names = [m for m in (metrics or list(e.metrics)) if m not in e.params]  # params shown once
+    shown = " ".join(f"{m}={_show(e.metrics.get(m))}" for m in names)
     run = f" (run {e.run_id[:12]})" if e.run_id else ""
-    return f"#{e.number} {params} -> {shown or e.state}{run}"
+    outcome = shown if e.state == "success" else e.state
+    return f"#{e.number} {params}{' -> ' + outcome if outcome else ''}{run}"
 
 
 def _show(v: Any) -> str:

@@ -70,6 +70,7 @@ def tune(
     study_name: str | None = None,
     parallel: int = 1,
     file: str | None = None,
+    label: str | None = None,
     wait: Callable[[str], Any] | None = None,
     on_evaluation: Callable[[Evaluation], None] | None = None,
 ) -> TuneResult:
@@ -80,7 +81,8 @@ def tune(
     ``repeat`` runs) or parameters. ``budget`` counts distinct configurations in the study,
     those of earlier sessions of a ``study`` journal included; ``parallel`` runs are in flight
     at once. ``wait(run_id)`` (default ``client.wait``) blocks until a run is finished;
-    ``on_evaluation`` is called after each evaluation. ``file`` names the spec in errors.
+    ``on_evaluation`` is called after each evaluation. ``file`` names the spec in errors;
+    ``label`` names the runs (``<label> #<trial>``, default the study name).
     """
     opt = import_optuna()
     from optuna.trial import TrialState
@@ -221,7 +223,7 @@ def tune(
                 "workflow": wf_id,
                 "seed": seed,
                 "repeat": repeat,
-                "name": f"{name} #{trial.number}",
+                "name": f"{label or name} #{trial.number}",
                 "tags": ["tune", tag],
                 "params": {**fixed, **{k: by_name[k].literal(v) for k, v in values.items()}},
             }
@@ -268,6 +270,7 @@ def tune_from_file(
         study=study if study is not None else s.study,
         parallel=s.parallel,
         file=s.file,
+        label=s.name,
         wait=wait,
         on_evaluation=on_evaluation,
     )
