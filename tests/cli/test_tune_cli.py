@@ -235,3 +235,38 @@ def test_optuna_is_loaded_only_by_tune(env: Env, monkeypatch: pytest.MonkeyPatch
     assert err.strip() == "ERROR: the tuner needs Optuna, which is not installed: " + (
         "pip install 'accio[tune]'"
     )
+
+
+def test_the_python_api_through_a_remote_client(env: Env) -> None:
+    """The tuner needs nothing but the client contract: the same study against a server."""
+    from accio.client.remote import RemoteClient
+    from accio.client.tuning import Constraint, Objective, Param, tune
+    from accio.server.app import create_app
+    from accio.server.http import serve_in_thread
+
+    local = env.client()
+    server = serve_in_thread(create_app(client=local), "127.0.0.1", 0)
+    remote = RemoteClient(server.url, timeout=30)
+
+    def wait(run_id: str) -> Any:  # the server's home has no scheduler: run it here
+        local.execute("inline")
+        return remote.wait(run_id)
+
+    try:
+        result = tune(
+            remote,
+            WORKFLOW,
+            space=[Param("x", "int", 0, 20)],
+            objectives=[Objective("x", "minimize")],
+            constraints=[Constraint.parse("Sum/sum >= 7.5")],
+            params={"b": 0.5},
+            budget=12,
+            seed=3,
+            wait=wait,
+        )
+    finally:
+        remote.close()
+        server.stop()
+        local.close()
+    assert result.submitted == 12 and result.best is not None
+    assert result.best.params == {"x": 7} and result.best.feasible
