@@ -167,6 +167,7 @@ def test_two_objectives_give_the_pareto_front(env: Env) -> None:
         constraints=None,
         budget=50,  # more than the 6 configurations: the study stops when they are exhausted
         sampler="random",
+        parallel=4,  # four runs in flight at once; repeated proposals within a batch wait
     )
     result = env("tune", spec, "--json").json()
     assert len(result["evaluations"]) == 6 and result["submitted"] == 6
