@@ -207,6 +207,8 @@ def test_malformed_specs_are_clean_errors(env: Env) -> None:
     assert "wrong.json: space.z: workflow 'shift' has no parameter 'z'" in err
     assert "wrong.json: objectives[0]: 'Sum/total' is neither an output" in err
     assert "node 'Sum' has output(s) sum" in err
+    unknown = env.spec("unknown.json", workflow="shifty")
+    assert "unknown.json: workflow: " in env("tune", unknown, code=2).err
     typed = env.spec("typed.json", space={"x": {"choices": ["a", "b"]}})
     assert "typed.json: space.x:" in env("tune", typed, code=2).err
     (env.root / "syntax.json").write_text('{"workflow": "shift.json",\n "space": }')

@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING, Any
 from accio.client.tuning.check import check_against_workflow
 from accio.client.tuning.result import Evaluation, TuneResult
 from accio.client.tuning.spec import Constraint, Objective, Param, TuneSpec
-from accio.errors import EXIT_USAGE, AccioError, RuntimeFailure, UsageError
+from accio.errors import (
+    EXIT_USAGE,
+    AccioError,
+    DefinitionError,
+    NotFoundError,
+    Problem,
+    RuntimeFailure,
+    UsageError,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import optuna
@@ -97,7 +105,11 @@ def tune(
     if tuned:
         raise UsageError(f"{', '.join(tuned)}: tuned in the space, cannot also be fixed")
     wait = wait or client.wait
-    wf_id, version = _workflow(client, workflow)
+    try:
+        wf_id, version = _workflow(client, workflow)
+    except NotFoundError as exc:  # a bare id that was never pushed: the spec's field is wrong
+        problem = Problem("workflow", f"{exc}; push it or name its file", file)
+        raise DefinitionError([problem]) from None
     check_against_workflow(
         client, wf_id, space, objectives, constraints, fixed, file=file, repeat=repeat
     )
