@@ -151,17 +151,20 @@ def test_plots(http: TestClient, demo: Demo) -> None:
     client, sweep, _ = demo
     html = http.get(f"/runs/{sweep.run_id}/plots", headers=HX).text
     charts = specs(html)
-    # tradeoff + 4 numeric outputs (Eps, Noisy, Utility, Mean/mean, Mean/count) x 2 params
+    # tradeoff + 5 numeric outputs (Eps, Noisy, Utility, Mean/mean, Mean/count) x 2 params
     assert len(charts) == 1 + 5 * 2
     assert f'href="/runs/{sweep.run_id}/results.csv"' in html
-    by_title = {
-        c["title"]["text"]: c for c in charts[1:] if c["encoding"]["x"]["title"] == "epsilon"
+    by_metric = {
+        c["usermeta"]["metric"]: c for c in charts[1:] if c["usermeta"]["param"] == "epsilon"
     }
-    utility = by_title["Utility/sum"]
+    utility = by_metric["Utility/sum"]
+    assert utility["title"]["text"] == "Utility: sum"  # readable, not the column name
     assert utility["encoding"]["x"]["scale"] == {"type": "log"}  # 1e-3 to 10: four decades
     points = utility["data"]["values"]
     assert len(points) == 10 and {p["n"] for p in points} == {3}
-    # the CI is Student's over the repeats of one combination, recomputable from the CSV
+    # series in numeric order, one number format
+    assert utility["encoding"]["color"]["sort"] == ["0", "1"]
+    # an unbounded metric: Student's t over the repeats, recomputable from the CSV
     rows = list(csv.DictReader(io.StringIO(http.get(f"/runs/{sweep.run_id}/results.csv").text)))
     assert len(rows) == 30
     group = [
@@ -169,23 +172,50 @@ def test_plots(http: TestClient, demo: Demo) -> None:
         for r in rows
         if float(r["epsilon"]) == 1 and float(r["offset"]) == 0
     ]
-    point = next(p for p in points if p["x"] == 1 and p["series"] == "offset=0.0")
+    point = next(p for p in points if p["x"] == 1 and p["series"] == "0")
     assert point["mean"] == pytest.approx(statistics.fmean(group))
     half = 4.302652729911275 * statistics.stdev(group) / 3**0.5  # t(0.975, 2)
     assert point["hi"] - point["mean"] == pytest.approx(half)
-    other = {c["title"]["text"]: c for c in charts[1:] if c["encoding"]["x"]["title"] == "offset"}
-    assert "scale" in other["Utility/sum"]["encoding"]["x"]  # linear, not log
+    other = {c["usermeta"]["metric"]: c for c in charts[1:] if c["usermeta"]["param"] == "offset"}
+    assert other["Utility/sum"]["encoding"]["x"]["scale"] == {"zero": False}  # linear
     tradeoff = http.get(
         f"/runs/{sweep.run_id}/plots/tradeoff",
         params={"x": "Eps/value", "y": "Utility/sum"},
         headers=HX,
     ).text
     spec = specs(tradeoff)[0]
-    assert spec["title"]["text"] == "Utility/sum against Eps/value"
+    assert spec["title"]["text"] == "Utility: sum against Eps: value"
     assert len(spec["data"]["values"]) == 10
+    assert {p["label"] for p in spec["data"]["values"]} == {"0.001", "0.01", "0.1", "1", "10"}
     table = pq.read_table(io.BytesIO(http.get(f"/runs/{sweep.run_id}/results.parquet").content))
     assert table.num_rows == 30 and "Mean/mean" in table.column_names
     assert table.equals(client.results(sweep.run_id))
+
+
+def test_plot_options_and_figure_files(http: TestClient, demo: Demo) -> None:
+    _, sweep, _ = demo
+    html = http.get(
+        f"/runs/{sweep.run_id}/plots",
+        params={"log": "none", "size": "large", "font": "16"},
+        headers=HX,
+    ).text
+    charts = specs(html)
+    assert all(c["config"]["axis"]["labelFontSize"] == 16 for c in charts)
+    assert {c["width"] for c in charts[1:]} == {520}
+    assert all(c["encoding"]["x"].get("scale", {}).get("type") != "log" for c in charts[1:])
+    assert 'option value="none" selected' in html
+    pytest.importorskip("vl_convert", reason="vl-convert-python is not installed")
+    svg = http.get(f"/runs/{sweep.run_id}/figure.svg", params={"log": "x"})
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    assert svg.text.startswith("<svg")
+    pdf = http.get(
+        f"/runs/{sweep.run_id}/figure.pdf", params={"metric": "Utility/sum", "param": "epsilon"}
+    )
+    assert pdf.status_code == 200 and pdf.content[:5] == b"%PDF-"
+    assert "Utility-sum-vs-epsilon.pdf" in pdf.headers["content-disposition"]
+    bad = http.get(f"/runs/{sweep.run_id}/figure.png", params={"metric": "No/such", "param": "x"})
+    assert bad.status_code == 400
+    assert http.get(f"/runs/{sweep.run_id}/figure.gif").status_code == 404
 
 
 def test_workflow_pages(http: TestClient, demo: Demo) -> None:

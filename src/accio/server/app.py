@@ -6,7 +6,8 @@
     app = create_app()                      # $ACCIO_HOME; serve with accio.server.http
 
 Routes live under ``/api/v1`` (one module per resource in :mod:`accio.server.routes`); the schema
-is at ``/openapi.json`` and interactive docs at ``/docs``. Listings take ``page`` (from 1) and
+is at ``/openapi.json`` (``/docs`` is off: Swagger UI loads from a CDN, and the server must
+work offline). Listings take ``page`` (from 1) and
 ``per_page`` and return ``total``. Every error has the body ``{"errors": [{"file", "path",
 "message"}]}`` (see :mod:`accio.server.errors`). Routes reach the home only through the client
 contract (:class:`~accio.client.contract.AccioClient`), injected with FastAPI's ``Depends``.
@@ -69,6 +70,8 @@ def create_app(
         version=__version__,
         description="Typed workflows, parameter sweeps, seeds and memoized results.",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load their assets from a CDN: off, the UI is offline
+        redoc_url=None,
     )
     app.state.client = client
     app.state.write_lock = threading.RLock()

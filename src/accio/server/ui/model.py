@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from accio.client.contract import AccioClient
+from accio.client.figures import Figures
 from accio.definitions.model import Workflow
 from accio.errors import AccioError
 from accio.server.ui.graph import NodeBadge
@@ -75,6 +76,7 @@ class Shown:
     type: str
     text: str
     full: str
+    raw: Any = None  # the canonical value (a dataset's reference, for its preview link)
 
 
 def render_typed(name: str, typed: Mapping[str, Any]) -> Shown:
@@ -86,7 +88,29 @@ def render_typed(name: str, typed: Mapping[str, Any]) -> Shown:
         text = render(dtype, from_canonical(dtype, raw))
     except (AccioError, ValueError, TypeError, KeyError):
         text = full
-    return Shown(name, type_text, text, full if len(full) <= 2000 else full[:2000] + "…")
+    return Shown(name, type_text, text, full if len(full) <= 2000 else full[:2000] + "…", raw)
+
+
+def render_value(dtype: Any, value: Any) -> str:
+    """A typed Python value in the canonical text form (``4.hours``, not ``Duration(...)``)."""
+    try:
+        return render(dtype, value)
+    except (AccioError, ValueError, TypeError, KeyError, AttributeError):
+        return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def render_default(param: Any) -> str:
+    """A workflow parameter's default as a run document would write it."""
+    return render_value(param.kind, param.default)
+
+
+def render_constant(registry: Any, op: str, port: str, value: Any) -> str:
+    """A constant input of a node, typed by its operator's port declaration."""
+    spec = registry.get(op) if registry is not None else None
+    declared = spec.input(port) if spec is not None else None
+    if declared is None:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return render_value(declared.dtype, value)
 
 
 def render_params(params_json: str) -> list[Shown]:
@@ -230,12 +254,13 @@ def parse_search(q: str) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- caches
 class Caches:
-    """Immutable things worth keeping: workflow versions and results of finished sweeps."""
+    """Immutable things worth keeping: workflow versions and figures of finished sweeps."""
 
     def __init__(self, size: int = 16) -> None:
         self._lock = threading.Lock()
         self._workflows: OrderedDict[str, Workflow | None] = OrderedDict()
         self._results: OrderedDict[tuple[str, float | None], pa.Table] = OrderedDict()
+        self._figures: OrderedDict[tuple[str, float | None], Figures] = OrderedDict()
         self._size = size
 
     def workflow(self, client: AccioClient, wf_id: str, version: str) -> Workflow | None:
@@ -268,3 +293,20 @@ class Caches:
             while len(self._results) > self._size:
                 self._results.popitem(last=False)
         return table
+
+    def figures(self, client: AccioClient, run: RunRecord) -> Figures:
+        """The run's :class:`~accio.client.figures.Figures`, kept like its results."""
+        key = (run.id, run.completed)
+        if finished(run):
+            with self._lock:
+                if key in self._figures:
+                    self._figures.move_to_end(key)
+                    return self._figures[key]
+        workflow = self.workflow(client, run.workflow_id, run.workflow_version)
+        figs = Figures.from_table(self.results(client, run), workflow, client.registry)
+        if finished(run):
+            with self._lock:
+                self._figures[key] = figs
+                while len(self._figures) > self._size:
+                    self._figures.popitem(last=False)
+        return figs

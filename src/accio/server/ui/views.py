@@ -20,13 +20,16 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from accio.client.contract import AccioClient
-from accio.errors import NotFoundError
-from accio.server.ui import model, plots
+from accio.client.figures import FORMATS
+from accio.client.figures import render as render_figure
+from accio.errors import NotFoundError, UsageError
+from accio.server.ui import actions, model, pages, plots
 from accio.server.ui.graph import graph_svg
 from accio.states import ALL_RUN_STATES
 from accio.storage.records import RunRecord, RunsFilter
 
 LOG_LINES = 1000
+FIGURE_TYPES = {"svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf"}
 
 
 def _environment() -> Environment:
@@ -44,6 +47,7 @@ def _environment() -> Environment:
     env.globals["title"] = model.title
     env.globals["render_outputs"] = model.render_outputs
     env.globals["error_message"] = model.error_message
+    env.globals["render_default"] = model.render_default
     return env
 
 
@@ -70,6 +74,9 @@ def make_router(client: AccioClient) -> APIRouter:
     """The UI's pages over ``client`` (the app's client: one per app, tests build several)."""
     router = APIRouter(include_in_schema=False)
     templates = Jinja2Templates(env=_environment())
+    templates.env.globals["render_constant"] = lambda op, port, value: model.render_constant(
+        client.registry, op, port, value
+    )
     caches = model.Caches()
 
     def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -77,6 +84,11 @@ def make_router(client: AccioClient) -> APIRouter:
 
     def not_found(request: Request, what: str) -> HTMLResponse:
         return render(request, "not_found.html", 404, what=what)
+
+    def problem(request: Request, what: str, status: int = 400) -> Response:
+        if status == 404:
+            return not_found(request, what)
+        return render(request, "not_found.html", status, what=what, message=what)
 
     def get_run(run_id: str) -> RunRecord | None:
         try:
@@ -220,39 +232,75 @@ def make_router(client: AccioClient) -> APIRouter:
         return render(request, "_meta.html", **meta_context(run))
 
     # ------------------------------------------------------------------------- plots
-    def sweep_data(run: RunRecord) -> plots.SweepData:
-        return plots.sweep_data(caches.results(client, run))
+    def figures(run: RunRecord) -> plots.Figures:
+        return caches.figures(client, run)
+
+    def plot_context(request: Request, run: RunRecord) -> dict[str, Any]:
+        figs = figures(run)
+        q = request.query_params
+        pair = figs.pair(q.get("x"), q.get("y"))
+        tradeoff = figs.tradeoff(*pair, plots.options(q, wide=True)) if pair else None
+        return {
+            "run": run,
+            "data": figs.data,
+            "infos": figs.infos,
+            "tradeoff": tradeoff,
+            "spec": tradeoff,
+            "xm": pair[0] if pair else None,
+            "ym": pair[1] if pair else None,
+            "opts": plots.options(q),
+            "sizes": plots.SIZES,
+            "fonts": plots.FONT_SIZES,
+            "log_choices": plots.LOG_CHOICES,
+            "size": q.get("size", "medium"),
+            "query": urlencode({k: v for k, v in q.items() if k in ("log", "size", "font")}),
+        }
 
     @router.get("/runs/{run_id}/plots", response_class=HTMLResponse)
     def run_plots(request: Request, run_id: str) -> Response:
         run = get_run(run_id)
         if run is None:
             return not_found(request, f"run {run_id}")
-        data = sweep_data(run)
-        charts = plots.grid(data) if data.plottable else []
-        xm, ym = _tradeoff_axes(data, request)
-        tradeoff = plots.metric_vs_metric(data, xm, ym) if xm and ym else None
-        return render(
-            request,
-            "_plots.html",
-            run=run,
-            data=data,
-            charts=charts,
-            max_charts=plots.MAX_CHARTS,
-            tradeoff=tradeoff,
-            xm=xm,
-            ym=ym,
-        )
+        context = plot_context(request, run)
+        figs = figures(run)
+        context["charts"] = figs.grid(context["opts"])
+        context["max_charts"] = plots.MAX_CHARTS
+        return render(request, "_plots.html", **context)
 
     @router.get("/runs/{run_id}/plots/tradeoff", response_class=HTMLResponse)
     def run_tradeoff(request: Request, run_id: str) -> Response:
         run = get_run(run_id)
         if run is None:
             return not_found(request, f"run {run_id}")
-        data = sweep_data(run)
-        xm, ym = _tradeoff_axes(data, request)
-        spec = plots.metric_vs_metric(data, xm, ym) if xm and ym else None
-        return render(request, "_tradeoff.html", run=run, spec=spec, xm=xm, ym=ym, data=data)
+        return render(request, "_tradeoff.html", **plot_context(request, run))
+
+    @router.get("/runs/{run_id}/figure.{fmt}")
+    def run_figure(request: Request, run_id: str, fmt: str) -> Response:
+        """A figure as SVG, PNG or PDF drawn on the server from the page's spec (vl-convert)."""
+        run = get_run(run_id)
+        if run is None or fmt not in FORMATS:
+            return not_found(request, f"figure of run {run_id} as {fmt}")
+        figs = figures(run)
+        q = request.query_params
+        try:
+            spec: dict[str, Any] | None
+            if q.get("metric") and q.get("param"):
+                spec = figs.against(q["metric"], q["param"], plots.options(q))
+                stem = f"{q['metric'].replace('/', '-')}-vs-{q['param']}"
+            else:
+                spec = figs.tradeoff(q.get("x"), q.get("y"), plots.options(q, wide=True))
+                stem = "tradeoff"
+            if spec is None:
+                return not_found(request, f"trade-off figure of run {run_id}")
+            body = render_figure(spec, fmt)
+        except UsageError as exc:
+            return problem(request, str(exc), 400)
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
+        return Response(
+            body,
+            media_type=FIGURE_TYPES[fmt],
+            headers={"Content-Disposition": f'attachment; filename="{safe}.{fmt}"'},
+        )
 
     @router.get("/runs/{run_id}/results.{fmt}")
     def run_results(request: Request, run_id: str, fmt: str) -> Response:
@@ -314,19 +362,9 @@ def make_router(client: AccioClient) -> APIRouter:
             definition=definition,
         )
 
+    actions.add_routes(router, client, get_run, problem)
+    pages.add_routes(router, client, caches, render, get_run, not_found)
     return router
-
-
-def _tradeoff_axes(data: plots.SweepData, request: Request) -> tuple[str | None, str | None]:
-    """The two metrics of the metric-against-metric chart: asked for, or the first two."""
-    metrics = list(data.metrics)
-    if len(metrics) < 2 or not data.rows:
-        return None, None
-    xm = request.query_params.get("x")
-    ym = request.query_params.get("y")
-    xm = xm if xm in metrics else metrics[0]
-    ym = ym if ym in metrics else next(m for m in metrics if m != xm)
-    return xm, ym
 
 
 def _flat(table: pa.Table) -> pa.Table:
