@@ -266,3 +266,101 @@ def test_mean_ci_and_search_words() -> None:
         "text": "geo ind",
     }
     assert model.parse_search("  ") == {}
+
+
+def test_kill_rerun_and_delete(http: TestClient, demo: Demo) -> None:
+    client, sweep, single = demo
+    page = http.get(f"/runs/{single.run_id}").text
+    assert 'id="rerun-button"' in page and 'id="delete-button"' in page
+    assert 'id="kill-button"' not in page  # finished: nothing to kill
+    # re-run a finished run with its seed: a new run with the same parameters and seed
+    r = http.post(f"/runs/{single.run_id}/rerun", data={"seed": "same"}, follow_redirects=False)
+    assert r.status_code == 303
+    new_id = r.headers["location"].rsplit("/", 1)[1]
+    new = client.run(new_id)
+    old = client.run(single.run_id)
+    assert new.id != old.id and new.seed == old.seed and new.params == old.params
+    assert new.name == "lonely baseline (re-run)" and new.state == "pending"
+    assert 'id="kill-button"' in http.get(f"/runs/{new_id}").text  # unfinished: killable
+    assert http.post(f"/runs/{new_id}/kill", follow_redirects=False).status_code == 303
+    assert client.run(new_id).state == "killed"
+    # delete asks for the id's first 8 characters
+    assert http.post(f"/runs/{new_id}/delete", data={"confirm": "nope"}).status_code == 400
+    client.run(new_id)  # still there
+    r = http.post(f"/runs/{new_id}/delete", data={"confirm": new_id[:8]}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert http.get(f"/runs/{new_id}").status_code == 404
+    # a sweep re-runs from its children: same values, repeats and child count; a new seed
+    r = http.post(f"/runs/{sweep.run_id}/rerun", data={"seed": "new"}, follow_redirects=False)
+    again = client.run(r.headers["location"].rsplit("/", 1)[1])
+    parent = client.run(sweep.run_id)
+    assert again.n_children == parent.n_children == 30 and again.seed != parent.seed
+    old_params = [c.params for c in client.children(sweep.run_id)]
+    assert [c.params for c in client.children(again.id)] == old_params
+    client.delete([again.id])
+    assert http.post("/runs/nope/kill").status_code == 404
+
+
+def test_compare_page(http: TestClient, demo: Demo) -> None:
+    _, sweep, single = demo
+    page = http.get("/compare", params=[("runs", sweep.run_id), ("runs", single.run_id)])
+    assert page.status_code == 200
+    html = page.text
+    assert html.count('<tr class="param">') == 2  # epsilon, offset
+    assert "0.001, 0.01, 0.1, 1, 10" in html  # the sweep's epsilon values in one format
+    assert "Utility: sum" in html
+    charts = specs(html)  # a single run shares no swept parameter: only the trade-off
+    assert [c["usermeta"]["kind"] for c in charts] == ["tradeoff"]
+    assert {p["series"] for p in charts[0]["data"]["values"]} == {
+        f"privacy utility sweep ({sweep.run_id[:6]})",
+        f"lonely baseline ({single.run_id[:6]})",
+    }
+    too_few = http.get("/compare", params={"runs": sweep.run_id})
+    assert too_few.status_code == 400 and "Choose 2 to 5 runs" in too_few.text
+    assert http.get("/compare", params=[("runs", "x"), ("runs", "y")]).status_code == 404
+    listing = http.get("/").text
+    assert 'action="/compare"' in listing and 'name="runs" value="' in listing
+
+
+def test_dataset_preview(http: TestClient, demo: Demo) -> None:
+    client, _, single = demo
+    table_node = client.node(single.run_id, "Table")
+    digest = json.loads(table_node.outputs or "{}")["data"]["value"]
+    run_page = http.get(f"/runs/{single.run_id}").text
+    assert f'href="/datasets/{digest}"' in run_page
+    html = http.get(f"/datasets/{digest}").text
+    assert '<dd id="row-count">20</dd>' in html
+    assert "<td>id</td>" in html and "<td>x</td>" in html  # schema
+    assert html.count('<tr><td class="nowrap">') == 20
+    assert f"/api/v1/datasets/{digest}?format=csv" in html
+    csv_text = http.get(f"/api/v1/datasets/{digest}", params={"format": "csv"}).text
+    assert len(csv_text.strip().splitlines()) == 21
+    assert http.get("/datasets/" + "0" * 64).status_code == 404
+
+
+def test_canonical_values_breadcrumb_and_offline_docs(http: TestClient, demo: Demo) -> None:
+    client, sweep, _ = demo
+    client.push(
+        {
+            "id": "timed",
+            "params": [{"name": "pause", "kind": "duration", "default_value": "90.minutes"}],
+            "graph": [
+                {"op": "Sleep", "name": "Wait", "inputs": {"duration": "4.hours", "value": 1.5}},
+                {
+                    "op": "Sleep",
+                    "name": "Rest",
+                    "inputs": {"duration": {"param": "pause"}, "value": 2},
+                },
+            ],
+        }
+    )
+    html = http.get("/workflows/timed").text
+    assert "<code>4.hours</code>" in html and "Duration(" not in html
+    assert "<code>1.hours+30.minutes</code>" in html  # accio.values.render
+    # the breadcrumb is part of the fragment an edit swaps in
+    child = client.children(sweep.run_id, limit=1)[0]
+    frag = http.post(f"/runs/{child.id}/edit", data={"name": "renamed sweep"}, headers=HX).text
+    assert 'id="crumbs"' in frag and "renamed sweep</a>" in frag
+    client.edit(sweep.run_id, name="privacy utility sweep")
+    assert http.get("/docs").status_code == 404 and http.get("/redoc").status_code == 404
+    assert http.get("/openapi.json").status_code == 200
