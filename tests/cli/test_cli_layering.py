@@ -28,6 +28,7 @@ ALLOWED_PREFIXES = (
     "accio.client.remote",
     "accio.client.export",
     "accio.client.tuning",
+    "accio.client.figures",
     "accio.definitions",
     "accio.values",
     "accio.ops",
