@@ -13,6 +13,9 @@ from accio_locapriv.arrow import TraceArrays, to_arrays
 from accio_locapriv.schema import validate_traces
 
 _METRIC: dict[str, Any] = {"category": "metric", "version": "1"}
+#: Metric roles as sub-categories: plots pair a utility metric (x) with a privacy metric (y).
+_PRIVACY: dict[str, Any] = {**_METRIC, "category": "metric/privacy"}
+_UTILITY: dict[str, Any] = {**_METRIC, "category": "metric/utility"}
 
 
 def user_of(trace_id: str) -> str:

@@ -10,7 +10,7 @@ from accio.ops.api import Port, operator
 from accio_locapriv.arrow import TraceArrays
 from accio_locapriv.kernels.s2 import cell_ids
 from accio_locapriv.metrics._common import (
-    _METRIC,
+    _UTILITY,
     TracePairs,
     _event_group,
     _fscore_outputs,
@@ -84,7 +84,7 @@ def area_coverage(
     ),
     cpus=1,
     memory="2G",
-    **_METRIC,
+    **_UTILITY,
 )
 class AreaCoverage:
     """Per-trace precision, recall and F-score of visited S2 cells."""

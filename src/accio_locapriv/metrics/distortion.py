@@ -9,7 +9,7 @@ import numpy as np
 from accio.ops.api import Port, operator
 from accio_locapriv.kernels.distance import nearest_distances, spatiotemporal_distances
 from accio_locapriv.metrics._common import (
-    _METRIC,
+    _UTILITY,
     _as_map,
     _event_group,
     _mean,
@@ -29,7 +29,7 @@ from accio_locapriv.metrics._common import (
     ),
     cpus=1,
     memory="6G",
-    **_METRIC,
+    **_UTILITY,
 )
 class SpatialDistortion:
     """Per-trace statistics of test-to-train distances."""
@@ -84,7 +84,7 @@ class SpatialDistortion:
     ),
     cpus=1,
     memory="6G",
-    **_METRIC,
+    **_UTILITY,
 )
 class SpatioTemporalDistortion:
     """Per-trace statistics of synchronised train/test distances."""
@@ -166,7 +166,7 @@ class SpatioTemporalDistortion:
     ),
     cpus=1,
     memory="1G",
-    **_METRIC,
+    **_UTILITY,
 )
 class DataCompleteness:
     """Per-trace ratio of test to train event counts."""
@@ -192,7 +192,7 @@ class DataCompleteness:
     help="Delay between the last train event and the last test event of each trace (ms).",
     cpus=1,
     memory="2G",
-    **_METRIC,
+    **_UTILITY,
 )
 class TransmissionDelay:
     """Per-trace ``t_last(test) − t_last(train)``, for traces present on both sides."""

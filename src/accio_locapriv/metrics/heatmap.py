@@ -13,7 +13,7 @@ from accio.ops.api import Port, operator
 from accio_locapriv.arrow import TraceArrays
 from accio_locapriv.kernels.geo import EARTH_RADIUS_M
 from accio_locapriv.metrics._common import (
-    _METRIC,
+    _UTILITY,
     _mean,
     _traces,
     user_of,
@@ -210,7 +210,7 @@ def _heatmaps(keys: np.ndarray, names: np.ndarray) -> dict[str, tuple[np.ndarray
     ),
     cpus=1,
     memory="512M",
-    **_METRIC,
+    **_UTILITY,
 )
 class HeatMapDistortion:
     """Per-user heat-map distance (the per-user half of the AP-attack, Maouche et al. 2017)."""

@@ -12,7 +12,7 @@ from accio_locapriv.arrow import TraceArrays
 from accio_locapriv.kernels.geo import haversine
 from accio_locapriv.kernels.stays import repeated_pois
 from accio_locapriv.metrics._common import (
-    _METRIC,
+    _PRIVACY,
     _traces,
 )
 from accio_locapriv.pois import meters, millis
@@ -84,7 +84,7 @@ def mmc_distance(a: _MmcModel, b: _MmcModel) -> float:
     ),
     cpus=1,
     memory="3G",
-    **_METRIC,
+    **_PRIVACY,
 )
 class MmcReident:
     """Re-identification with mobility Markov chains."""

@@ -10,7 +10,7 @@ import numpy as np
 from accio.ops.api import Port, operator
 from accio_locapriv.kernels.geo import haversine
 from accio_locapriv.metrics._common import (
-    _METRIC,
+    _PRIVACY,
     _fscore_outputs,
     user_of,
 )
@@ -61,7 +61,7 @@ def poi_matches(
     ),
     cpus=1,
     memory="1G",
-    **_METRIC,
+    **_PRIVACY,
 )
 class PoisRetrieval:
     """Per-trace F-score of POI retrieval (Primault et al., MoST 2014)."""
@@ -127,7 +127,7 @@ def _median_nn_distance(
     ),
     cpus=1,
     memory="3G",
-    **_METRIC,
+    **_PRIVACY,
 )
 class PoisReident:
     """POI-attack re-identification (Primault et al., MoST 2014)."""

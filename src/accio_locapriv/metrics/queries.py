@@ -12,7 +12,7 @@ from accio.ops.api import Port, operator
 from accio_locapriv.arrow import TraceArrays
 from accio_locapriv.kernels.geo import EARTH_RADIUS_M
 from accio_locapriv.metrics._common import (
-    _METRIC,
+    _UTILITY,
     _mean,
     _traces,
     user_of,
@@ -80,7 +80,7 @@ def _by_time(arrays: TraceArrays, names: np.ndarray) -> tuple[np.ndarray, ...]:
     unstable=True,
     cpus=1,
     memory="1G",
-    **_METRIC,
+    **_UTILITY,
 )
 class CountQueriesDistortion:
     """Count-query distortion (utility of aggregate statistics)."""

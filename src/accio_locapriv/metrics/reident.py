@@ -21,7 +21,7 @@ from numba import njit
 from accio.ops.api import Port, operator
 from accio_locapriv.arrow import TraceArrays
 from accio_locapriv.kernels.s2 import MAX_LEVEL, cell_ids
-from accio_locapriv.metrics._common import _METRIC, _mean, _traces, user_of
+from accio_locapriv.metrics._common import _PRIVACY, _mean, _traces, user_of
 from accio_locapriv.metrics.heatmap import (
     HEATMAP_DISTANCES,
     _heatmap_keys,
@@ -165,7 +165,7 @@ def ap_attack(
     ),
     cpus=1,
     memory="2G",
-    **_METRIC,
+    **_PRIVACY,
 )
 class ApAttack:
     """AP-attack re-identification (Maouche, Ben Mokhtar, Bouchenak, MobiQuitous 2017)."""
@@ -295,7 +295,7 @@ def uniqueness(
     unstable=True,
     cpus=1,
     memory="2G",
-    **_METRIC,
+    **_PRIVACY,
 )
 class Uniqueness:
     """Uniqueness of mobility traces (de Montjoye et al., Sci. Rep. 2013; Zang & Bolot, MobiCom

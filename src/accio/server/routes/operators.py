@@ -24,7 +24,8 @@ def list_operators(
     found = [
         o
         for o in client.operators(include_deprecated=include_deprecated)
-        if (category is None or o.category == category) and (not q or q.lower() in o.name.lower())
+        if (category is None or o.category == category or o.category.startswith(f"{category}/"))
+        and (not q or q.lower() in o.name.lower())
     ]
     items = paged(found, page, per_page)
     return s.Page(items=items, total=len(found), page=page, per_page=per_page)
