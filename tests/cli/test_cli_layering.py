@@ -27,6 +27,7 @@ ALLOWED_PREFIXES = (
     "accio.client.client",
     "accio.client.remote",
     "accio.client.export",
+    "accio.client.progress",
     "accio.client.tuning",
     "accio.client.figures",
     "accio.definitions",

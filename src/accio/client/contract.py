@@ -196,6 +196,17 @@ class AccioClient(Protocol):
         """``{state: count}`` over a run's own nodes (empty for a sweep parent)."""
         ...
 
+    def node_progress(self, run_id: str) -> dict[str, int]:
+        """``{node state: count}`` over a run's nodes or, for a sweep parent, over every node of
+        every child (one aggregate query): progress a user can read as work done.
+        :mod:`accio.client.progress` turns it into done/cached/running/queued/failed words."""
+        ...
+
+    def failure_reason(self, run_id: str) -> str | None:
+        """Why a run failed: ``node NAME: first line of its error`` (a sweep: its first failed
+        child's, named), ``killed``, or the scheduler's refusal; None unless it failed."""
+        ...
+
     def nodes(self, run_id: str) -> list[NodeRecord]:
         """Every node of a run in topological order, outputs included."""
         ...

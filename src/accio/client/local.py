@@ -284,6 +284,16 @@ class LocalClient:
     def node_counts(self, run_id: str) -> dict[str, int]:
         return dict(self.runtime.storage.node_state_counts([run_id]).get(run_id, {}))
 
+    def node_progress(self, run_id: str) -> dict[str, int]:
+        from accio.client.progress import node_progress
+
+        return node_progress(self, self.run(run_id))
+
+    def failure_reason(self, run_id: str) -> str | None:
+        from accio.client.progress import failure_reason
+
+        return failure_reason(self, self.run(run_id))
+
     def nodes(self, run_id: str) -> list[NodeRecord]:
         return self.runtime.storage.get_nodes(run_id)
 

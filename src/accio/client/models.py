@@ -186,6 +186,10 @@ class RunDetailOut(RunOut):
     node_counts: dict[str, int] = Field(default_factory=dict)
     child_counts: dict[str, int] = Field(default_factory=dict)
     param_values: dict[str, list[str]] = Field(default_factory=dict)
+    #: ``{node state: count}`` over the run's nodes, or over every child's for a sweep parent.
+    node_progress: dict[str, int] = Field(default_factory=dict)
+    #: Why the run failed (the failed node's error, first line); None unless it failed.
+    failure_reason: str | None = None
 
 
 class RunSubmission(BaseModel):
@@ -246,6 +250,22 @@ class KillOut(BaseModel):
 
 class DeleteOut(BaseModel):
     deleted: list[str]
+
+
+class RunEndOut(BaseModel):
+    """How one run ended (``accio wait``, ``submit --wait``): its state and, if it failed, why."""
+
+    id: str
+    state: str
+    node_progress: dict[str, int] = Field(default_factory=dict)
+    failure_reason: str | None = None
+
+
+class WaitOut(BaseModel):
+    """``accio wait --json``: every awaited run; ``success`` when all of them succeeded."""
+
+    runs: list[RunEndOut]
+    success: bool
 
 
 class NodeOut(BaseModel):

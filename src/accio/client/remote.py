@@ -327,6 +327,16 @@ class RemoteClient:
             k: {str(s): int(n) for s, n in data.get(k, {}).items()} for k in ("children", "nodes")
         }
 
+    def node_progress(self, run_id: str) -> dict[str, int]:
+        from accio.client.progress import node_progress
+
+        return node_progress(self, self.run(run_id))
+
+    def failure_reason(self, run_id: str) -> str | None:
+        from accio.client.progress import failure_reason
+
+        return failure_reason(self, self.run(run_id))
+
     def nodes(self, run_id: str) -> list[NodeRecord]:
         """Every node of a run, with the outputs of those that have some."""
         listed = list(self._pages(f"/runs/{wire.quote_part(run_id)}/nodes", {}, None, 0))

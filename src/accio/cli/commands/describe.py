@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from accio.cli import render as out
 from accio.cli.commands import workflows
 from accio.cli.commands.common import (
-    FINISHED,
     SHOWN_CHILDREN,
     add_json_flag,
     command,
@@ -25,10 +24,10 @@ from accio.cli.commands.common import (
     error_line,
     loads,
     open_client,
-    percent,
     resolve_run,
     split_node_id,
 )
+from accio.client.progress import progress_text
 from accio.errors import EXIT_OK, UsageError
 from accio.storage.records import NodeRecord, RunRecord
 
@@ -86,6 +85,7 @@ def run_detail(client: AccioClient, run: RunRecord, children: Sequence[RunRecord
     """A run with its node or child state counts and its parameters' distinct values, as the
     REST API describes it."""
     from accio.client.models import RunDetailOut, run_out, typed_values
+    from accio.client.progress import failure_reason, node_progress
 
     detail = RunDetailOut(**run_out(run).model_dump())
     if run.is_parent:
@@ -105,6 +105,8 @@ def run_detail(client: AccioClient, run: RunRecord, children: Sequence[RunRecord
     else:
         detail.node_counts = client.node_counts(run.id)
         detail.param_values = {k: [v.text] for k, v in detail.params.items()}
+    detail.node_progress = node_progress(client, run)
+    detail.failure_reason = failure_reason(client, run)
     return detail
 
 
@@ -140,8 +142,9 @@ def describe_run(client: AccioClient, run: RunRecord, as_json: bool) -> int:
         ("Seed", run.seed),
         ("State", run.state),
     ]
-    if run.state not in FINISHED:
-        fields.append(("Progress", percent(run.progress)))
+    fields.append(("Progress", progress_text(detail.node_progress)))
+    if detail.failure_reason:
+        fields.append(("Reason", detail.failure_reason))
     took = duration(detail.started, detail.completed)
     if detail.started is not None and detail.completed is None:
         took = time.time() - detail.started
@@ -162,23 +165,28 @@ def describe_run(client: AccioClient, run: RunRecord, as_json: bool) -> int:
         out.print_line("  <none>")
     out.print_line()
     if run.is_parent:
-        _print_children(run, children, detail.child_counts)
+        _print_children(client, run, children, detail.child_counts)
     else:
         _print_nodes(nodes)
     return EXIT_OK
 
 
-def _print_children(run: RunRecord, children: Sequence[RunRecord], counts: dict[str, int]) -> None:
+def _print_children(
+    client: AccioClient, run: RunRecord, children: Sequence[RunRecord], counts: dict[str, int]
+) -> None:
+    from accio.client.progress import short_progress, summarize
+
     out.print_line(f"Children       {run.n_children}: {counts_text(counts)}")
     out.print_line()
-    out.print_table(
-        ["#", "id", "name", "state", "progress"],
-        (
-            [c.child_index, c.id, c.name or "<no name>", c.state, percent(c.progress)]
-            for c in children[:SHOWN_CHILDREN]
-        ),
-        title="Child Runs",
-    )
+    rows = []
+    for c in children[:SHOWN_CHILDREN]:
+        nodes = client.node_counts(c.id)
+        s = summarize(nodes)
+        state: str = c.state
+        if state in ("pending", "running") and not s["running"] and not s["finished"]:
+            state = "queued"  # nothing of it started yet: it waits for workers
+        rows.append([c.child_index, c.id, c.name or "<no name>", state, short_progress(nodes)])
+    out.print_table(["#", "id", "name", "state", "nodes"], rows, title="Child Runs")
     if len(children) > SHOWN_CHILDREN:
         out.print_line(
             f"{len(children) - SHOWN_CHILDREN} more...: accio get runs --parent {run.id[:12]}"

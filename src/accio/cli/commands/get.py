@@ -17,7 +17,6 @@ from accio.cli.commands.common import (
     add_json_flag,
     command,
     open_client,
-    percent,
     resolve_run,
     split_values,
 )
@@ -110,6 +109,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 def get_runs(args: argparse.Namespace) -> int:
     from accio.client.models import run_out
+    from accio.client.progress import node_progress, short_progress
 
     states = split_values(args.states)
     unknown = [s for s in states if s not in RUN_STATES]
@@ -137,7 +137,7 @@ def get_runs(args: argparse.Namespace) -> int:
         return EXIT_OK
     total = client.count_runs(f)
     out.print_table(
-        ["id", "workflow", "created", "name", "state", "progress"],
+        ["id", "workflow", "created", "name", "state", "progress (nodes)"],
         (
             [
                 r.id if args.wide else r.id[:12],
@@ -145,7 +145,7 @@ def get_runs(args: argparse.Namespace) -> int:
                 out.relative_time(r.created),
                 _run_name(r),
                 r.state,
-                percent(r.progress),
+                short_progress(node_progress(client, r)),
             ]
             for r in runs
         ),

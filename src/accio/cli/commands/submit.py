@@ -13,18 +13,18 @@ from accio.cli import render as out
 from accio.cli.arguments import add_run_arguments, run_from_arguments
 from accio.cli.commands.common import (
     FINISHED,
-    NODE_TERMINAL,
     RUN_STATES,
     SHOWN_CHILDREN,
     add_json_flag,
     command,
     counts_text,
     duration,
-    error_line,
     open_client,
+    resolve_all,
 )
+from accio.client.progress import PROGRESS_GROUPS, failure_reason, node_progress, summarize
 from accio.errors import EXIT_OK, EXIT_RUNTIME
-from accio.storage.records import RunRecord, RunsFilter
+from accio.storage.records import RunRecord
 
 if TYPE_CHECKING:
     from accio.client.contract import AccioClient, Submission
@@ -47,6 +47,53 @@ def register(subparsers: Any) -> None:
     )
     submit.set_defaults(handler=command(cmd_submit))
 
+    wait = subparsers.add_parser(
+        "wait",
+        help="wait for runs to end; exit 0 if all succeeded, 4 otherwise (with the reasons)",
+        description="Wait until every given run has ended. Exit code 0 when all succeeded, 4 "
+        "when any failed or was killed; each failure is printed with its reason.",
+    )
+    wait.add_argument("runs", nargs="+", metavar="RUN", help="run ids or unique id prefixes")
+    wait.add_argument("--timeout", type=float, help="give up after this many seconds (exit 4)")
+    wait.add_argument("--quiet", action="store_true", help="print nothing but failures")
+    add_json_flag(wait)
+    wait.set_defaults(handler=command(cmd_wait))
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    from accio.client.models import RunEndOut, WaitOut
+
+    client = open_client(operators=False)
+    runs, code = resolve_all(client, args.runs)
+    deadline = None if args.timeout is None else time.time() + args.timeout
+    ended: list[RunEndOut] = []
+    show = not (args.quiet or args.json) and len(runs) == 1 and deadline is None
+    for run in runs:
+        left = None if deadline is None else max(0.0, deadline - time.time())
+        final = (
+            client.wait(run.id, timeout=left, poll=0.2)
+            if not show
+            else follow(client, run.id, show=True)
+        )
+        ended.append(
+            RunEndOut(
+                id=final.id,
+                state=final.state,
+                node_progress=node_progress(client, final),
+                failure_reason=failure_reason(client, final),
+            )
+        )
+        if not args.json:
+            if args.quiet:
+                if final.state != "success":
+                    out.error([f"run {final.id[:12]} {final.state}: {ended[-1].failure_reason}"])
+            else:
+                print_outcome(client, final)
+    success = all(e.state == "success" for e in ended)
+    if args.json:
+        out.print_json(WaitOut(runs=ended, success=success).model_dump(mode="json"))
+    return code or (EXIT_OK if success else EXIT_RUNTIME)
+
 
 def cmd_submit(args: argparse.Namespace) -> int:
     run = run_from_arguments(args)
@@ -64,9 +111,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return EXIT_OK
     final = _follow(client, sub, show=not (args.quiet or args.json))
     if args.json:
-        out.print_json({**submission_json(sub), "state": final.state})
+        out.print_json(
+            {
+                **submission_json(sub),
+                "state": final.state,
+                "node_progress": node_progress(client, final),
+                "failure_reason": failure_reason(client, final),
+            }
+        )
     elif not args.quiet:
-        _print_outcome(client, final)
+        print_outcome(client, final)
     return EXIT_OK if final.state == "success" else EXIT_RUNTIME
 
 
@@ -109,12 +163,18 @@ def child_counts(client: AccioClient, parent_id: str) -> dict[str, int]:
 
 
 def _follow(client: AccioClient, sub: Submission, *, show: bool) -> RunRecord:
-    """Wait for the run, with a live progress bar on a terminal."""
+    """Wait for the run, with a live progress bar in nodes on a terminal."""
+    return follow(client, sub.run_id, show=show)
+
+
+def follow(client: AccioClient, run_id: str, *, show: bool) -> RunRecord:
+    """Wait for one run; on a terminal, a bar of its nodes (a sweep: every child's nodes)
+    labelled done / cached / running / queued / failed."""
     from rich.console import Console
 
     console = Console(stderr=True)
     if not show or not console.is_terminal:
-        return client.wait(sub.run_id, poll=0.2)
+        return client.wait(run_id, poll=0.2)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -123,10 +183,9 @@ def _follow(client: AccioClient, sub: Submission, *, show: bool) -> RunRecord:
         TimeElapsedColumn,
     )
 
-    unit = "children" if sub.child_ids else "nodes"
     last = 0.0
     with Progress(
-        TextColumn(f"[bold]{unit}"),
+        TextColumn("[bold]nodes"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[states]}"),
@@ -134,27 +193,22 @@ def _follow(client: AccioClient, sub: Submission, *, show: bool) -> RunRecord:
         console=console,
         transient=True,
     ) as progress:
-        task = progress.add_task(unit, total=None, states="")
+        task = progress.add_task("nodes", total=None, states="")
 
         def update(record: RunRecord) -> None:
             nonlocal last
             if time.time() - last < 0.25 and record.state not in FINISHED:
                 return
             last = time.time()
-            if record.is_parent:
-                counts = child_counts(client, record.id)
-                done = sum(counts[s] for s in FINISHED)
-                total = record.n_children
-            else:
-                counts = client.node_counts(record.id)
-                done = sum(n for s, n in counts.items() if s in NODE_TERMINAL)
-                total = sum(counts.values())
-            progress.update(task, completed=done, total=total, states=counts_text(counts))
+            s = summarize(node_progress(client, record))
+            words = ", ".join(f"{s[w]} {w}" for w in PROGRESS_GROUPS if s[w])
+            progress.update(task, completed=s["finished"], total=s["total"], states=words)
 
-        return client.wait(sub.run_id, poll=0.1, on_progress=update)
+        return client.wait(run_id, poll=0.1, on_progress=update)
 
 
-def _print_outcome(client: AccioClient, final: RunRecord) -> None:
+def print_outcome(client: AccioClient, final: RunRecord) -> None:
+    """One line per run: its state, its nodes and duration, and why it failed."""
     if final.is_parent:
         what = f"{final.n_children} children: {counts_text(child_counts(client, final.id))}"
     else:
@@ -163,16 +217,7 @@ def _print_outcome(client: AccioClient, final: RunRecord) -> None:
     out.print_line(f"Run {final.id} {final.state} ({what}) in {out.format_duration(took)}")
     if final.state == "success":
         return
+    reason = failure_reason(client, final)
+    out.error([f"run {final.id[:12]} {final.state}: {reason}"])
     if final.is_parent:
-        failed = client.runs(RunsFilter(parent_id=final.id, states=("failed", "killed"), limit=1))
-        if failed:
-            report_failed_nodes(client, failed[0])
-        out.error([f"run {final.id} {final.state}: see 'accio describe run {final.id[:12]}'"])
-    else:
-        report_failed_nodes(client, final)
-
-
-def report_failed_nodes(client: AccioClient, run: RunRecord) -> None:
-    for node in client.nodes(run.id):
-        if node.state == "failed":
-            out.error([f"run {run.id[:12]} node {node.name} failed: {error_line(node)}"])
+        out.error([f"see 'accio describe run {final.id[:12]}'"])

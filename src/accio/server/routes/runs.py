@@ -123,6 +123,8 @@ def get_run(
     else:
         detail.node_counts = client.node_counts(run.id)
         detail.param_values = {k: [v.text] for k, v in detail.params.items()}
+    detail.node_progress = client.node_progress(run.id)
+    detail.failure_reason = client.failure_reason(run.id)
     return detail
 
 
