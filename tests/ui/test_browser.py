@@ -6,6 +6,7 @@ background thread on a free loopback port.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -150,7 +151,8 @@ def test_plots_render(page: Any, base: str, demo: Demo) -> None:
     first = page.locator("#tradeoff .vega").get_attribute("data-spec")
     page.select_option("#tradeoff select[name=y]", "Mean/mean")
     page.wait_for_function(
-        "(document.querySelector('#tradeoff .vega')?.dataset.spec || '').includes('Mean/mean against')"
+        "JSON.parse(document.querySelector('#tradeoff .vega')?.dataset.spec || '{}')"
+        ".usermeta?.y === 'Mean/mean'"
     )
     page.wait_for_selector("#tradeoff .vega svg.marks")
     assert page.locator("#tradeoff .vega").get_attribute("data-spec") != first
@@ -161,6 +163,80 @@ def test_plots_render(page: Any, base: str, demo: Demo) -> None:
     page.click("#live button:has-text('logs') >> nth=-1")  # the Mean node logs a line
     page.wait_for_selector("#logs pre.log")
     assert "averaging 20 values" in page.inner_text("#logs")
+
+
+def test_log_scaled_sweep_plot(page: Any, base: str, demo: Demo) -> None:
+    _, sweep, _ = demo
+    page.goto(f"{base}/runs/{sweep.run_id}")
+    name = "[data-name='Utility-sum-vs-epsilon']"
+    page.wait_for_selector(f"{name} svg.marks")
+    spec = json.loads(page.locator(name).get_attribute("data-spec"))
+    assert spec["encoding"]["x"]["scale"]["type"] == "log"  # 0.001 to 10, one per decade
+    ticks = page.locator(f"{name} svg .mark-text.role-axis-label text").all_text_contents()
+    assert {"0.001", "0.01", "0.1", "1", "10"} <= set(ticks), ticks
+    band = page.locator(f"{name} svg .mark-area path")
+    assert band.count() >= 1  # the 95 % band is drawn
+    labels = page.locator("#tradeoff svg .mark-text:not(.role-axis-label) text").all_text_contents()
+    assert {"0.001", "10"} <= set(labels), labels  # trade-off points labelled with epsilon
+    # the toggle: no log axes, the same chart redrawn on a linear x scale
+    page.select_option("#log-select", "none")
+    page.wait_for_function(
+        'JSON.parse(document.querySelector("' + name + "\")?.dataset.spec || '{}')"
+        ".encoding?.x?.scale?.type !== 'log'"
+    )
+    page.wait_for_selector(f"{name} svg.marks")
+    assert page.locator("#log-select").input_value() == "none"
+
+
+def test_kill_rerun_and_delete_buttons(page: Any, base: str, demo: Demo) -> None:
+    client, _, _ = demo
+    pending = client.submit(
+        {"workflow": "privacy_demo", "name": "to kill", "seed": 11, "params": {"epsilon": 2.0}}
+    )
+    created = [pending.run_id]
+    try:
+        page.goto(f"{base}/runs/{pending.run_id}")
+        page.click("#kill-button")
+        page.wait_for_selector("#meta .badge.state-killed")
+        assert client.run(pending.run_id).state == "killed"
+        assert page.locator("#kill-button").count() == 0
+        page.click("#rerun-button")
+        dialog = page.locator("#rerun-dialog")
+        dialog.wait_for(state="visible")
+        dialog.locator("input[value=new]").check()
+        dialog.locator("#rerun-submit").click()
+        page.wait_for_function(f"!location.pathname.endsWith('{pending.run_id}')")
+        new_id = page.url.rsplit("/", 1)[1]
+        created.append(new_id)
+        assert page.inner_text("#run-title") == "to kill (re-run)"
+        rerun = client.run(new_id)
+        assert rerun.seed != 11 and rerun.params == client.run(pending.run_id).params
+        # delete: the dialog's confirmation must match before the form posts
+        page.click("#delete-button")
+        confirm = page.locator("#delete-dialog input[name=confirm]")
+        confirm.fill("wrong")
+        page.click("#delete-submit")
+        assert page.locator("#delete-dialog").is_visible()  # the browser refused the pattern
+        confirm.fill(new_id[:8])
+        page.click("#delete-submit")
+        page.wait_for_url(base + "/")
+        assert client.runs(text="re-run") == []
+    finally:
+        client.delete([r for r in created if client.run_ids_with_prefix(r)])
+
+
+def test_compare_page(page: Any, base: str, demo: Demo) -> None:
+    _, sweep, single = demo
+    page.goto(base + "/")
+    page.check(f"#runs input[value='{sweep.run_id}']")
+    page.check(f"#runs input[value='{single.run_id}']")
+    page.click("#compare-button")
+    page.wait_for_url("**/compare?*")
+    assert page.locator("table.compare thead th").count() == 3
+    page.wait_for_selector("#compare-plots .vega svg.marks")
+    legend = page.locator("#compare-plots svg .role-legend-label text").all_text_contents()
+    assert any(t.startswith("privacy utility sweep") for t in legend), legend
+    assert "0.001, 0.01, 0.1, 1, 10" in page.inner_text("table.compare")
 
 
 SLEEPY: dict[str, Any] = {
