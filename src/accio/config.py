@@ -25,6 +25,10 @@ DEFAULT_MAX_CHILDREN = 1_000_000
 FALLBACK_MEMORY_MB = 1024
 #: Where ``accio server start`` serves the web UI and REST API unless ``$ACCIO_HTTP`` says.
 DEFAULT_HTTP = "127.0.0.1:8765"
+#: ``$ACCIO_HTTP`` values that turn the web UI and REST API off (the scheduler runs alone).
+HTTP_OFF = ("off", "none", "no", "false", "0")
+#: Largest HTTP request body the server reads (``$ACCIO_MAX_BODY_MB``); above it, 413.
+DEFAULT_MAX_BODY_BYTES = 16 * 2**20
 
 
 def detect_cpus() -> int:
@@ -77,6 +81,10 @@ class Settings:
         URL of a remote Accio server the client talks to (``$ACCIO_SERVER``); None is local.
     http
         Address the scheduler serves the web UI and REST API on (``$ACCIO_HTTP``).
+    serve_http
+        Whether a scheduler serves them at all (``$ACCIO_HTTP=off`` says no).
+    max_body_bytes
+        Largest request body the HTTP server accepts (``$ACCIO_MAX_BODY_MB``, default 16 MiB).
     """
 
     home: Path
@@ -91,6 +99,8 @@ class Settings:
     plugins: str = ""
     server: str | None = None
     http: str = DEFAULT_HTTP
+    serve_http: bool = True
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -102,6 +112,9 @@ class Settings:
         cpus = _positive_int(env, "ACCIO_CPUS", detect_cpus)
         memory_mb = _positive_int(env, "ACCIO_MEMORY_MB", detect_memory_mb)
         max_children = _positive_int(env, "ACCIO_MAX_CHILDREN", lambda: DEFAULT_MAX_CHILDREN)
+        body_mb = _positive_int(env, "ACCIO_MAX_BODY_MB", lambda: DEFAULT_MAX_BODY_BYTES >> 20)
+        http = (env.get("ACCIO_HTTP") or "").strip()
+        serve_http = http.lower() not in HTTP_OFF
         return cls(
             home=home,
             database_url=database_url,
@@ -114,7 +127,9 @@ class Settings:
             max_children=max_children,
             plugins=read_plugins(env),
             server=(env.get("ACCIO_SERVER") or "").strip() or None,
-            http=(env.get("ACCIO_HTTP") or "").strip() or DEFAULT_HTTP,
+            http=http if http and serve_http else DEFAULT_HTTP,
+            serve_http=serve_http,
+            max_body_bytes=body_mb * 2**20,
         )
 
 
@@ -122,6 +137,21 @@ def read_plugins(env: Mapping[str, str] | None = None) -> str:
     """``$ACCIO_PLUGINS`` alone, for a process that loads operators before any Settings exist
     (a worker, or a caller that did not pass its settings down)."""
     return ((os.environ if env is None else env).get("ACCIO_PLUGINS") or "").strip()
+
+
+def parse_http_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6; port 0 picks a free one) as (host, port), or a
+    UsageError naming what is wrong, before anything starts."""
+    host, sep, port_text = text.strip().rpartition(":")
+    host = host.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise UsageError(
+            f"bad HTTP address {text!r}: expected HOST:PORT with a port from 0 to 65535"
+            " (e.g. 127.0.0.1:8765)"
+        )
+    return host, int(port_text)
 
 
 def _executor(text: str | None) -> ExecutorName:

@@ -8,21 +8,26 @@ never build higher ones; :mod:`accio.engine.daemon` only locates, starts and sto
 ::
 
     python -m accio.service --home ~/.accio [--idle-timeout 600] [--http 127.0.0.1:8765]
+        [--strict-http] [--detach]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from accio.config import Settings
+from accio.config import Settings, parse_http_address
 from accio.engine import daemon
+from accio.errors import AccioError
 
 if TYPE_CHECKING:
     from accio.server.http import ServerHandle
@@ -31,36 +36,81 @@ log = logging.getLogger("accio.service")
 
 
 def serve_http(settings: Settings, address: str) -> ServerHandle:
-    """The REST API and web UI over this home, served from a thread of the calling process."""
+    """The REST API and web UI over this home, served from a thread of the calling process.
+
+    Raises UsageError for an address that is not ``HOST:PORT`` and RuntimeFailure when it
+    cannot be bound (port in use, unknown host).
+    """
     from accio.client.local import LocalClient
     from accio.server.app import create_app
     from accio.server.http import serve_in_thread
 
-    host, _, port = address.rpartition(":")
+    host, port = parse_http_address(address)
     client = LocalClient(settings=settings, autostart=False)
-    app = create_app(client=client, owns_client=True)
-    handle = serve_in_thread(app, host or "127.0.0.1", int(port or 8765))
-    daemon.url_path(settings.home).write_text(handle.url)
+    app = create_app(client=client, owns_client=True, max_body_bytes=settings.max_body_bytes)
+    try:
+        handle = serve_in_thread(app, host, port)
+    except BaseException:
+        client.close()
+        raise
+    daemon.write_url(settings.home, handle.url)
     log.info("serving the web UI and REST API at %s", handle.url)
     return handle
 
 
+def _open_http(settings: Settings, address: str, strict: bool) -> tuple[ServerHandle | None, str]:
+    """The web server and, when it is not where asked, why. Lenient (an auto-started
+    scheduler): a busy port falls back to a free one, and a failure to none at all."""
+    try:
+        return serve_http(settings, address), ""
+    except AccioError as exc:
+        if strict:
+            raise
+        first = str(exc)
+    try:
+        host, _ = parse_http_address(address)
+    except AccioError:
+        host = "127.0.0.1"
+    try:
+        handle = serve_http(settings, f"{host}:0")
+    except AccioError as exc:
+        log.error("no web UI: %s; %s", first, exc)
+        return None, f"{first}; the scheduler runs without the web UI"
+    log.warning("%s; serving at %s instead", first, handle.url)
+    return handle, f"{first}; serving at {handle.url} instead"
+
+
+Ready = Callable[[dict[str, Any]], None]
+
+
 def serve(
-    settings: Settings, *, idle_timeout: float | None = None, http: str | None = None
+    settings: Settings,
+    *,
+    idle_timeout: float | None = None,
+    http: str | None = None,
+    strict_http: bool = False,
+    ready: Ready | None = None,
 ) -> int:
     """Run the scheduler loop until SIGTERM (or idle for ``idle_timeout`` seconds); with
     ``http`` (``host:port``) also serve the REST API and web UI from this process.
 
-    Returns at once (0) when another scheduler holds the home's lock.
+    ``ready`` hears once how the start went (``state``: ready, busy or failed, with ``url``,
+    ``message`` and ``code``): a detached launcher waits for it. Returns 0 at once when another
+    scheduler holds the home's lock, and 4 (1 for a malformed address) when ``strict_http``
+    and the web server cannot start: no scheduler is left running then.
     """
     from accio.engine.runtime import open_runtime
     from accio.executors.base import Executor
     from accio.executors.local import LocalExecutor
 
+    tell: Ready = ready or (lambda report: None)
     with daemon.home_lock(settings.home, patience=daemon.START_PATIENCE_S) as handle:
         if handle is None:
             log.info("a scheduler already runs for %s", settings.home)
+            tell({"state": "busy", "pid": daemon.running_pid(settings.home)})
             return 0
+        with contextlib.suppress(OSError):  # left behind by a killed scheduler
+            daemon.url_path(settings.home).unlink()
         daemon.pid_path(settings.home).write_text(str(os.getpid()))
         stopping = False
 
@@ -80,11 +130,16 @@ def serve(
         scheduler = runtime.scheduler(control=True, executor=executor)
         server = None
         try:
+            message = ""
             if http is not None:
                 try:
-                    server = serve_http(settings, http)
-                except Exception:  # the scheduler runs on without its web server
-                    log.exception("cannot serve HTTP at %s", http)
+                    server, message = _open_http(settings, http, strict_http)
+                except AccioError as exc:
+                    log.error("cannot serve the web UI at %s: %s", http, exc)
+                    tell({"state": "failed", "message": str(exc), "code": exc.exit_code})
+                    return exc.exit_code
+            url = server.url if server is not None else None
+            tell({"state": "ready", "pid": os.getpid(), "url": url, "message": message})
             sys.setswitchinterval(0.0005)  # see scheduler.fast_thread_switching
             scheduler.load_unfinished()
             idle_since = time.time()
@@ -107,6 +162,41 @@ def serve(
     return 0
 
 
+def _detach(home: Path) -> Ready:
+    """Fork: the parent (the launcher) waits for the child's ready report, prints it as one JSON
+    line and exits with its code; the child, the scheduler, writes its output to the log."""
+    read_end, write_end = os.pipe()
+    if os.fork() > 0:
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            line = pipe.readline().decode("utf-8", "replace").strip()
+        if not line:
+            line = json.dumps(
+                {"state": "failed", "code": 5, "message": "the scheduler exited at start"}
+            )
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        os._exit(int(json.loads(line).get("code") or 0))
+    os.close(read_end)
+    log_fd = os.open(daemon.log_path(home), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    sys.stdout.flush()
+    os.dup2(log_fd, 1)  # the launcher's stdout is its caller's pipe: let it reach EOF
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    told = False
+
+    def ready(report: dict[str, Any]) -> None:
+        nonlocal told
+        if told:
+            return
+        told = True
+        with contextlib.suppress(OSError):
+            os.write(write_end, (json.dumps(report) + "\n").encode())
+            os.close(write_end)
+
+    return ready
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m accio.service``: what :func:`accio.engine.daemon.start_background` runs."""
     parser = argparse.ArgumentParser(prog=f"python -m {daemon.SERVICE_MODULE}")
@@ -114,15 +204,37 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idle-timeout", type=float, default=None)
     parser.add_argument("--detach", action="store_true", help="fork into the background first")
     parser.add_argument("--http", default=None, help="also serve the web UI at HOST:PORT")
+    parser.add_argument(
+        "--strict-http", action="store_true", help="fail (exit 4) if HOST:PORT cannot be served"
+    )
     args = parser.parse_args(argv)
-    if args.detach and os.fork() > 0:
-        os._exit(0)  # the launcher returns; the child is the scheduler
+    home = Path(args.home).expanduser().absolute()
+    home.mkdir(parents=True, exist_ok=True)
+    ready = _detach(home) if args.detach else None
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    settings = Settings.from_env({**os.environ, "ACCIO_HOME": args.home})
-    sys.exit(serve(settings, idle_timeout=args.idle_timeout, http=args.http))
+    try:
+        settings = Settings.from_env({**os.environ, "ACCIO_HOME": str(home)})
+        code = serve(
+            settings,
+            idle_timeout=args.idle_timeout,
+            http=args.http,
+            strict_http=args.strict_http,
+            ready=ready,
+        )
+    except AccioError as exc:
+        log.error("%s", exc)
+        if ready is not None:
+            ready({"state": "failed", "message": str(exc), "code": exc.exit_code})
+        code = exc.exit_code
+    except Exception as exc:  # logged with its traceback; the launcher reports exit 5
+        log.exception("the scheduler failed")
+        if ready is not None:
+            ready({"state": "failed", "message": f"{type(exc).__name__}: {exc}", "code": 5})
+        code = 5
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -97,11 +99,14 @@ def service_command(
     idle_timeout: float | None = None,
     http: str | None = None,
     detach: bool = False,
+    strict_http: bool = False,
 ) -> list[str]:
     """The command line of the scheduler process of ``home``."""
     args = [sys.executable, "-m", SERVICE_MODULE, "--home", str(home)]
     if detach:
         args.append("--detach")
+    if strict_http:
+        args.append("--strict-http")
     if idle_timeout is not None:
         args += ["--idle-timeout", str(idle_timeout)]
     if http is not None:
@@ -110,13 +115,19 @@ def service_command(
 
 
 def serve_foreground(
-    settings: Settings, *, idle_timeout: float | None = None, http: str | None = None
+    settings: Settings,
+    *,
+    idle_timeout: float | None = None,
+    http: str | None = None,
+    strict_http: bool = False,
 ) -> int:
     """Run the scheduler process in the foreground (``accio server start --foreground``) and
     return its exit code. SIGINT and SIGTERM sent to this process are passed on, so that it stops
     cleanly either way (Ctrl-C on a terminal reaches both; a second SIGINT does no harm)."""
     settings.home.mkdir(parents=True, exist_ok=True)
-    args = service_command(settings.home, idle_timeout=idle_timeout, http=http)
+    args = service_command(
+        settings.home, idle_timeout=idle_timeout, http=http, strict_http=strict_http
+    )
     proc = subprocess.Popen(args, env={**os.environ, "ACCIO_HOME": str(settings.home)})
 
     def forward(signum: int, frame: object) -> None:
@@ -134,35 +145,103 @@ def serve_foreground(
         signal.signal(signal.SIGTERM, previous)
 
 
+#: ``http`` of :func:`start_background` when the settings decide (``$ACCIO_HTTP``, default on).
+FROM_SETTINGS = "settings"
+
+
+@dataclass(frozen=True)
+class StartReport:
+    """What a background start ended with: a scheduler ``running`` or not, its web ``url`` if
+    it serves one, and ``message`` (why it failed, or what it had to change) with the exit
+    ``code`` the CLI should give."""
+
+    running: bool
+    url: str | None = None
+    message: str = ""
+    code: int = 0
+    already: bool = False
+
+
+def http_address(settings: Settings, http: str | None) -> str | None:
+    """The address a scheduler started with ``http`` serves on (None: none)."""
+    if http == FROM_SETTINGS:
+        return settings.http if settings.serve_http else None
+    return http
+
+
+def launch(
+    settings: Settings,
+    *,
+    idle_timeout: float | None = AUTO_IDLE_TIMEOUT,
+    http: str | None = FROM_SETTINGS,
+    strict: bool = False,
+) -> StartReport:
+    """Start the scheduler in the background unless one runs, and wait until it is ready (its
+    lock taken and, if asked, its web server listening).
+
+    ``strict``: a web server that cannot bind ``http`` fails the start (exit code 4, no
+    scheduler left running); otherwise the scheduler falls back to a free port, then to no web
+    server at all, since the runs matter more than the UI.
+    """
+    home = settings.home
+    if is_running(home):
+        return StartReport(True, server_url(home), already=True)
+    home.mkdir(parents=True, exist_ok=True)
+    address = http_address(settings, http)
+    args = service_command(
+        home, idle_timeout=idle_timeout, http=address, detach=True, strict_http=strict
+    )
+    with open(log_path(home), "ab") as log:
+        # The launcher forks the scheduler, waits for its ready line and exits: reaped here.
+        done = subprocess.run(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+            env={**os.environ, "ACCIO_HOME": str(home)},
+            check=False,
+            timeout=120,
+        )
+    report = _read_report(done.stdout)
+    if report is None:  # an old or crashed launcher: fall back to watching the lock
+        deadline = time.time() + 10
+        while time.time() < deadline and not is_running(home):
+            time.sleep(0.02)
+        return StartReport(is_running(home), server_url(home), code=0 if is_running(home) else 4)
+    if report.already or report.running:
+        return StartReport(
+            is_running(home), report.url, report.message, report.code, report.already
+        )
+    return report
+
+
+def _read_report(stdout: bytes) -> StartReport | None:
+    for line in reversed(stdout.decode("utf-8", "replace").splitlines()):
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and "state" in data:
+            return StartReport(
+                running=data["state"] in ("ready", "busy"),
+                url=data.get("url") or None,
+                message=str(data.get("message") or ""),
+                code=int(data.get("code") or 0),
+                already=data["state"] == "busy",
+            )
+    return None
+
+
 def start_background(
     settings: Settings,
     *,
     idle_timeout: float | None = AUTO_IDLE_TIMEOUT,
-    http: str | None = None,
+    http: str | None = FROM_SETTINGS,
 ) -> bool:
-    """Start the scheduler in the background unless one runs; True if one runs afterwards."""
-    home = settings.home
-    if is_running(home):
-        return True
-    home.mkdir(parents=True, exist_ok=True)
-    args = service_command(home, idle_timeout=idle_timeout, http=http, detach=True)
-    with open(log_path(home), "ab") as out:
-        # The launcher forks the scheduler and exits at once: reaped here, nothing left behind.
-        subprocess.run(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-            env={**os.environ, "ACCIO_HOME": str(home)},
-            check=False,
-        )
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        if is_running(home):
-            return True
-        time.sleep(0.02)
-    return is_running(home)
+    """Start the scheduler in the background unless one runs; True if one runs afterwards. It
+    serves the web UI too unless the settings say not to (see :func:`launch`)."""
+    return launch(settings, idle_timeout=idle_timeout, http=http).running
 
 
 def stop(home: Path, timeout: float = 15.0) -> bool:
@@ -183,15 +262,28 @@ def stop(home: Path, timeout: float = 15.0) -> bool:
 
 
 def url_path(home: Path) -> Path:
-    """Where a scheduler serving HTTP writes its URL (removed when it stops)."""
+    """Where a scheduler serving HTTP writes its URL and pid (removed when it stops)."""
     return home / "server.url"
 
 
+def write_url(home: Path, url: str) -> None:
+    """Record the URL served by this process, with its pid, so that a file left behind by a
+    killed scheduler is never mistaken for a live server."""
+    tmp = url_path(home).with_suffix(".tmp")
+    tmp.write_text(f"{url}\n{os.getpid()}\n")
+    os.replace(tmp, url_path(home))
+
+
 def server_url(home: Path) -> str | None:
-    """The URL of the web UI and REST API of the running scheduler, if it serves one."""
-    if not is_running(home):
+    """The URL of the web UI and REST API of the running scheduler, if it serves one: the file
+    must name the pid of the scheduler holding the lock (a killed one leaves a stale file)."""
+    pid = running_pid(home)
+    if pid is None:
         return None
     try:
-        return url_path(home).read_text().strip() or None
+        url, _, owner = url_path(home).read_text().strip().partition("\n")
     except OSError:
         return None
+    if not url.strip() or owner.strip() != str(pid):
+        return None
+    return url.strip()

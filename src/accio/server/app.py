@@ -16,16 +16,20 @@ Endpoints are plain functions, run by FastAPI in its thread pool: storage calls 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accio import __version__
 from accio.client.contract import AccioClient
-from accio.config import Settings
+from accio.client.models import ErrorBody, ErrorItem
+from accio.config import DEFAULT_MAX_BODY_BYTES, Settings
 from accio.server.errors import ERROR_RESPONSES, install_error_handlers
 from accio.server.routes import api_router
 
@@ -34,17 +38,68 @@ log = logging.getLogger("accio.server")
 API_PREFIX = "/api/v1"
 
 
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` gets 413 in the API's error shape
+    before it fills memory, whether announced by Content-Length or streamed in chunks."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _message(self) -> str:
+        return f"request body too large: the limit is {self.max_bytes} bytes"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                text = value.decode("latin-1").strip()
+                if not text.isdigit():
+                    await _error(send, 400, "bad Content-Length header")
+                    return
+                if int(text) > self.max_bytes:
+                    await _error(send, 413, self._message())
+                    return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:  # handled by the app's handler: the API's shape
+                    raise StarletteHTTPException(413, self._message())
+            return message
+
+        await self.app(scope, limited, send)
+
+
+async def _error(send: Send, status: int, message: str) -> None:
+    body = json.dumps(ErrorBody(errors=[ErrorItem(message=message)]).model_dump(mode="json"))
+    data = body.encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
+    headers.append((b"connection", b"close"))  # the unread body must not be taken as a request
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
 def create_app(
     settings: Settings | None = None,
     client: AccioClient | None = None,
     *,
     owns_client: bool | None = None,
+    max_body_bytes: int | None = None,
 ) -> FastAPI:
     """The API (and the web UI when :mod:`accio.server.ui` is installed) over one Accio home.
 
     Without ``client``, a local one is opened on ``settings`` (default: the environment). The
     app closes its client when it shuts down if it opened it, or if ``owns_client`` says so.
+    Request bodies over ``max_body_bytes`` (default: the settings', 16 MiB) get 413.
     """
+    if max_body_bytes is None:
+        max_body_bytes = settings.max_body_bytes if settings else DEFAULT_MAX_BODY_BYTES
     if client is None:
         from accio.client.local import LocalClient
 
@@ -76,6 +131,7 @@ def create_app(
     app.state.client = client
     app.state.write_lock = threading.RLock()
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.include_router(api_router(), prefix=API_PREFIX)
 
     @app.get("/health", tags=["meta"], responses=ERROR_RESPONSES)
@@ -95,4 +151,4 @@ def _install_ui(app: FastAPI, client: AccioClient) -> None:
     install(app, client)
 
 
-__all__ = ["API_PREFIX", "create_app"]
+__all__ = ["API_PREFIX", "BodyLimit", "create_app"]

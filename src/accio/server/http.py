@@ -11,6 +11,7 @@ the main thread and its signal handlers) can also answer the REST API.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -66,15 +67,17 @@ def serve_in_thread(
     """Start uvicorn in a daemon thread and return once it accepts connections.
 
     ``port=0`` picks a free port (see ``handle.port``). Raises RuntimeFailure when the server
-    cannot start (port in use, bad host), instead of leaving a dead thread behind.
+    cannot start (port in use, bad host: the message says which), instead of leaving a dead
+    thread behind.
     """
+    sock = bind_socket(host, port)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
     server = _ThreadServer(config)
     failure: list[BaseException] = []
 
     def run() -> None:
         try:
-            server.run()
+            server.run(sockets=[sock])
         except BaseException as exc:  # SystemExit from uvicorn on a bind error, too
             failure.append(exc)
 
@@ -85,12 +88,28 @@ def serve_in_thread(
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
             thread.join(1.0)
+            sock.close()
             why = f": {failure[0]}" if failure else ""
             raise RuntimeFailure(f"the HTTP server did not start on {host}:{port}{why}")
         time.sleep(0.01)
-    bound = port
-    for listener in server.servers:
-        for sock in listener.sockets:
-            bound = int(sock.getsockname()[1])
-            break
-    return ServerHandle(server, thread, host, bound)
+    return ServerHandle(server, thread, host, int(sock.getsockname()[1]))
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, so that a failure names its cause (address in use,
+    unknown host, no permission) rather than uvicorn's bare exit status."""
+    where = f"{host}:{port}"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise RuntimeFailure(f"cannot serve HTTP on {where}: unknown host ({exc})") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise RuntimeFailure(f"cannot serve HTTP on {where}: {reason}") from None
+    return sock

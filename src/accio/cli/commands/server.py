@@ -1,21 +1,22 @@
 """``accio server start|stop|status`` (the per-home scheduler process) and ``accio gc``.
 
 ``accio submit`` starts a scheduler on demand that exits when idle; ``server start`` starts one
-that runs until ``server stop`` (or for ``--idle-timeout`` idle seconds).
+that runs until ``server stop`` (or for ``--idle-timeout`` idle seconds). Both serve the web UI
+and REST API unless ``--no-http`` or ``ACCIO_HTTP=off``; ``server start`` insists on its address
+(exit 1 if malformed, 4 if it cannot be bound), an auto-start falls back to a free port.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import time
+from pathlib import Path
 from typing import Any
 
 from accio.cli import render as out
 from accio.cli.commands.common import command, open_client
-from accio.config import Settings
+from accio.config import DEFAULT_HTTP, Settings, parse_http_address
 from accio.engine import daemon
-from accio.errors import EXIT_OK, RuntimeFailure, UsageError
+from accio.errors import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, RuntimeFailure, UsageError
 from accio.states import UNFINISHED_RUN_STATES
 from accio.storage.records import RunsFilter
 
@@ -40,9 +41,11 @@ def register(subparsers: Any) -> None:
     server.add_argument("--json", action="store_true", help="status: machine-readable output")
     server.add_argument(
         "--http",
-        default=os.environ.get("ACCIO_HTTP", "127.0.0.1:8765"),
+        default=None,
         metavar="HOST:PORT",
-        help="where start serves the web UI and REST API (default $ACCIO_HTTP or 127.0.0.1:8765)",
+        help="where start serves the web UI and REST API (default $ACCIO_HTTP or "
+        f"{DEFAULT_HTTP}; port 0 picks a free one). A bad address exits 1, a port that cannot "
+        "be bound 4, and no scheduler is left running",
     )
     server.add_argument("--no-http", action="store_true", help="start: scheduler only")
     server.set_defaults(handler=command(cmd_server))
@@ -63,7 +66,14 @@ def cmd_server(args: argparse.Namespace) -> int:
         raise UsageError("--idle-timeout must be > 0")
     settings = Settings.from_env()
     if action == "start":
-        http = None if args.no_http else args.http
+        if args.no_http:
+            http = None
+        elif args.http is not None:
+            http = args.http
+        else:
+            http = settings.http if settings.serve_http else None
+        if http is not None:
+            parse_http_address(http)  # a malformed address is a usage error: nothing starts
         return _start(settings, args.foreground, args.idle_timeout, http)
     if action == "stop":
         if daemon.stop(settings.home):
@@ -79,30 +89,56 @@ def cmd_server(args: argparse.Namespace) -> int:
 def _start(
     settings: Settings, foreground: bool, idle_timeout: float | None, http: str | None
 ) -> int:
-    pid = daemon.running_pid(settings.home)
-    if daemon.is_running(settings.home):
-        out.print_line(f"Scheduler already running (pid {pid or '?'}, home {settings.home})")
+    home = settings.home
+    if daemon.is_running(home):
+        pid = daemon.running_pid(home)
+        out.print_line(f"Scheduler already running (pid {pid or '?'}, home {home})")
+        _print_url(home, wanted=http is not None)
         return EXIT_OK
     if foreground:
-        out.info(f"scheduler running in the foreground for {settings.home}; Ctrl-C stops it")
-        return daemon.serve_foreground(settings, idle_timeout=idle_timeout, http=http)
-    if not daemon.start_background(settings, idle_timeout=idle_timeout, http=http):
-        raise RuntimeFailure(f"the scheduler did not start: see {daemon.log_path(settings.home)}")
-    pid = daemon.running_pid(settings.home)
-    out.print_line(f"Scheduler started (pid {pid or '?'}, home {settings.home})")
-    url = daemon.url_path(settings.home)
-    for _ in range(100):  # the web server comes up a moment after the scheduler
-        if url.exists() or http is None:
-            break
-        time.sleep(0.05)
-    if url.exists():
-        out.print_line(f"Web UI and REST API at {url.read_text().strip()}")
+        out.info(f"scheduler running in the foreground for {home}; Ctrl-C stops it")
+        code = daemon.serve_foreground(
+            settings, idle_timeout=idle_timeout, http=http, strict_http=True
+        )
+        if code == EXIT_RUNTIME:
+            raise RuntimeFailure(f"the scheduler did not start: see {daemon.log_path(home)}")
+        return code
+    report = daemon.launch(settings, idle_timeout=idle_timeout, http=http, strict=True)
+    if not report.running:
+        why = report.message or f"see {daemon.log_path(home)}"
+        error = UsageError if report.code == EXIT_USAGE else RuntimeFailure
+        raise error(f"the scheduler did not start: {why}")
+    pid = daemon.running_pid(home)
+    if report.already:  # another start won the race
+        out.print_line(f"Scheduler already running (pid {pid or '?'}, home {home})")
+        _print_url(home, wanted=http is not None)
+        return EXIT_OK
+    out.print_line(f"Scheduler started (pid {pid or '?'}, home {home})")
+    if report.url:
+        out.print_line(f"Web UI and REST API at {report.url}")
     return EXIT_OK
+
+
+def _print_url(home: Path, *, wanted: bool) -> None:
+    """The running scheduler's web address, or how to get one when it serves none."""
+    url = daemon.server_url(home)
+    if url is not None:
+        out.print_line(f"Web UI and REST API at {url}")
+    elif wanted:
+        out.print_line(NO_HTTP_HINT)
+
+
+#: Said when the running scheduler serves no web UI (started with --no-http or ACCIO_HTTP=off).
+NO_HTTP_HINT = (
+    "It serves no web UI or REST API (started with --no-http or ACCIO_HTTP=off): restart it "
+    "with 'accio server stop' then 'accio server start'"
+)
 
 
 def _status(settings: Settings, as_json: bool) -> int:
     running = daemon.is_running(settings.home)
     pid = daemon.running_pid(settings.home) if running else None
+    url = daemon.server_url(settings.home) if running else None
     client = open_client(autostart=False, operators=False)
     counts = {
         state: client.count_runs(RunsFilter(states=(state,), top_level_only=True))
@@ -113,15 +149,18 @@ def _status(settings: Settings, as_json: bool) -> int:
             {
                 "running": running,
                 "pid": pid,
+                "url": url,
                 "home": str(settings.home),
                 "log": str(daemon.log_path(settings.home)),
                 "active_runs": counts,
             }
         )
         return EXIT_OK
+    web = url if url else ("not served" if running else "-")
     out.print_fields(
         [
             ("Scheduler", f"running (pid {pid or '?'})" if running else "not running"),
+            ("Web UI", web),
             ("Home", settings.home),
             ("Log", daemon.log_path(settings.home)),
             ("Active runs", ", ".join(f"{n} {s}" for s, n in counts.items())),
