@@ -29,6 +29,7 @@ from accio.cli.commands import (
     server,
     submit,
     tune,
+    ui,
     verify,
     workflows,
 )
@@ -50,6 +51,7 @@ COMMAND_MODULES = [
     export,
     plot,
     server,
+    ui,
     verify,
     tune,
 ]

@@ -105,6 +105,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
             out.print_line(run_id)
     elif not args.json:
         _print_created(sub)
+        url = None if args.no_start else client.scheduler_status().url
+        if url:  # the UI is served by the scheduler that runs this submission
+            out.print_line(f"Web UI: {url}/runs/{sub.run_id}")
     if not args.wait:
         if args.json:
             out.print_json(submission_json(sub))
