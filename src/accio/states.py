@@ -16,6 +16,9 @@ Node lifecycle::
 
     queued ──► pending   an identical execution it joined failed: it tries on its own
     queued, running ──► pending   resume after a scheduler crash (nothing half-done is kept)
+    pending ──► failed   its inputs or cache key could not be computed (the loop goes on)
+    success, cached ──► pending   in-run repair: a consumer found this node's output artifact
+                                  corrupt, so the producer runs again (once per digest per run)
 
 Run lifecycle (single runs, sweep children and sweep parents alike)::
 
@@ -44,12 +47,15 @@ NodeState = Literal[
 ALL_RUN_STATES: tuple[RunState, ...] = get_args(RunState)
 ALL_NODE_STATES: tuple[NodeState, ...] = get_args(NodeState)
 
-#: Node states that never change again.
+#: Node states that end a node (nothing runs for it any more). Only in-run repair moves one on:
+#: a done node (:data:`REPAIRABLE_NODE_STATES`) back to pending.
 TERMINAL_NODE_STATES: frozenset[NodeState] = frozenset(
     {"cached", "success", "failed", "killed", "skipped", "cancelled"}
 )
 #: Node states whose outputs exist (downstream nodes may use them).
 DONE_NODE_STATES: frozenset[NodeState] = frozenset({"cached", "success"})
+#: Done nodes whose output artifact may be found corrupt by a consumer and re-produced.
+REPAIRABLE_NODE_STATES: frozenset[NodeState] = DONE_NODE_STATES
 #: Node states a scheduler crash can leave behind; resume sends them back to pending.
 UNFINISHED_NODE_STATES: frozenset[NodeState] = frozenset({"pending", "queued", "running"})
 #: Run states that never change again.
@@ -58,11 +64,11 @@ TERMINAL_RUN_STATES: frozenset[RunState] = frozenset({"success", "failed", "kill
 UNFINISHED_RUN_STATES: tuple[RunState, ...] = ("pending", "running")
 
 NODE_TRANSITIONS: dict[NodeState, frozenset[NodeState]] = {
-    "pending": frozenset({"queued", "cached", "skipped", "cancelled"}),
+    "pending": frozenset({"queued", "cached", "skipped", "cancelled", "failed"}),
     "queued": frozenset({"running", "cached", "cancelled", "pending", "skipped"}),
     "running": frozenset({"success", "failed", "killed", "queued", "pending"}),
-    "cached": frozenset(),
-    "success": frozenset(),
+    "cached": frozenset({"pending"}),  # repair
+    "success": frozenset({"pending"}),  # repair
     "failed": frozenset(),
     "killed": frozenset(),
     "skipped": frozenset(),

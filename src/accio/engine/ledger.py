@@ -26,6 +26,7 @@ from accio.states import (
     InvalidTransition,
     NodeState,
     RunState,
+    run_state_of,
 )
 from accio.storage.records import LogLine, NodeRecord
 
@@ -138,6 +139,14 @@ class StateLedger:
         if finish == "running" and run.started is None:
             run.started = self._now
         self._child_changed(run.record.parent_id, run.record.id, finish, run.started)
+
+    def _run_changed(self, run: ActiveRun, why: str) -> None:
+        """A node ended: the run's progress changed, and maybe its state."""
+        state = run_state_of([n.state for n in run.nodes.values()])
+        self._set_run_state(run, state, why)
+        self._changed_runs.append(run)
+        if run.state in TERMINAL_RUN_STATES:
+            self.runs.pop(run.record.id, None)
 
     def _set_stored_run_state(
         self,

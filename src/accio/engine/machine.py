@@ -41,18 +41,17 @@ from accio.engine.events import (
 )
 from accio.engine.ledger import StateLedger
 from accio.engine.plan import NodePlan, TypedJson, key_components, node_inputs
+from accio.engine.repair import Usable, fail_unkeyable, recent_hit, repair_input
 from accio.engine.resources import DispatchQueue
 from accio.engine.runs import ActiveRun, NodeRun, ParentTally
 from accio.executors.base import NodeTask, TaskResult
 from accio.ops.api import Resources
 from accio.states import (
     DONE_NODE_STATES,
-    TERMINAL_RUN_STATES,
     UNFINISHED_RUN_STATES,
     InvalidTransition,
     NodeState,
     RunState,
-    run_state_of,
 )
 from accio.storage.records import LogLine
 
@@ -90,12 +89,15 @@ class StateMachine(StateLedger):
         *,
         strict: bool = False,
         components: ComponentsOf = key_components,
+        usable: Usable | None = None,
     ) -> None:
         super().__init__()
         self.strict = strict
         #: Key components of a node from its inputs and seed: pure, except that operators with
         #: ``file=True`` ports fingerprint the files they name (a stat, a hash when changed).
         self.components = components
+        #: The artifact guard: remembered results whose artifacts it rejects are misses.
+        self.usable = usable
         self.queue = DispatchQueue(capacity, slots)
         self._ready: list[Pair] = []
         self._awaiting: list[Pair] = []  # keys asked of storage (LookUpCache)
@@ -168,8 +170,9 @@ class StateMachine(StateLedger):
         run = ActiveRun(record, loaded.plan, params, seed, state=record.state)
         run.started = record.started
         nodes = run.nodes
+        forced = set(json.loads(record.force)) if record.force else set()
         for plan in loaded.plan.nodes:
-            nodes[plan.name] = NodeRun(plan)
+            nodes[plan.name] = NodeRun(plan, forced="*" in forced or plan.name in forced)
         if loaded.nodes:
             self._resume(run, loaded.nodes)
         self.runs[record.id] = run
@@ -205,8 +208,10 @@ class StateMachine(StateLedger):
 
     # ------------------------------------------------------------------------- cache
     def _resolve(self, commands: list[Command]) -> None:
-        """Keys of ready nodes; recent results resolve at once, other keys are looked up."""
-        runs, recent, awaiting = self.runs, self._recent, self._awaiting
+        """Keys of ready nodes; recent results resolve at once, other keys are looked up
+        (forced nodes skip both)."""
+        runs, awaiting = self.runs, self._awaiting
+        checked: dict[str, bool] = {}  # digest -> usable, once per pass
         for _ in range(RESOLVE_ROUNDS):
             ready, self._ready = self._ready, []
             if not ready:
@@ -215,13 +220,19 @@ class StateMachine(StateLedger):
                 if node.state != "pending" or run.record.id not in runs:
                     self._ignore(f"node {run.id}/{node.plan.name}", f"ready while {node.state}")
                     continue
+                if node.waiting > 0:
+                    continue  # an input is being repaired: ready again once it is done
                 plan = node.plan
-                upstream = {d: run.nodes[d].output_values() for d in plan.deps}
-                node.inputs = node_inputs(plan, run.params, upstream)
-                seed = derive_node_seed(run.seed, plan.name) if plan.spec.unstable else None
-                node.components = self.components(plan, node.inputs, seed)
-                node.key = key = node.components.key()
-                hit = recent.get(key)
+                try:
+                    upstream = {d: run.nodes[d].output_values() for d in plan.deps}
+                    node.inputs = node_inputs(plan, run.params, upstream)
+                    seed = derive_node_seed(run.seed, plan.name) if plan.spec.unstable else None
+                    node.components = self.components(plan, node.inputs, seed)
+                    node.key = key = node.components.key()
+                except Exception as exc:  # this node fails, never the loop
+                    fail_unkeyable(self, run, node, exc)
+                    continue
+                hit = None if node.forced else recent_hit(self._recent, key, self.usable, checked)
                 if hit is not None:
                     self._complete_cached(run, node, hit[0], hit[1], "cache hit")
                 else:
@@ -232,14 +243,17 @@ class StateMachine(StateLedger):
 
     def _handle_cache_looked_up(self, event: CacheLookedUp) -> None:
         awaiting, self._awaiting = self._awaiting, []
-        found, recent, by_key = event.found, self._recent, self._by_key
+        found, by_key = event.found, self._by_key
+        checked: dict[str, bool] = {}
         for run, node in awaiting:
             if node.state != "pending" or run.record.id not in self.runs:
                 self._ignore(f"node {run.id}/{node.plan.name}", f"looked up while {node.state}")
                 continue
+            if node.waiting > 0:
+                continue  # an input is being repaired
             key = node.key
             assert key is not None
-            hit = recent.get(key) or found.get(key)
+            hit = None if node.forced else recent_hit(self._recent, key, self.usable, checked) or found.get(key)
             if hit is not None:
                 self._complete_cached(run, node, hit[0], hit[1], "cache hit")
             elif key in by_key:
@@ -327,7 +341,8 @@ class StateMachine(StateLedger):
             node.started = result.started or node.started
             node.completed = result.finished or now
             node.cache_source = None
-            node.error = None
+            if node.error is not None and node.error.get("reason") != "repaired":
+                node.error = None  # a repair note stays: describe shows it
             self._artifacts.extend(result.artifacts)
             plan = node.plan
             key = node.key
@@ -344,6 +359,7 @@ class StateMachine(StateLedger):
                     plan.name,
                     now,
                     max(0.0, (result.finished or now) - (result.started or now)),
+                    node.forced,
                 )
             )
             self._remember(key, node.outputs, run.record.id)
@@ -363,7 +379,15 @@ class StateMachine(StateLedger):
             self._transition(run, node, "queued", f"task {result.task_id} crashed: retry")
             self.queue.appendleft((run, node))
             return
-        node.error = result.error
+        error = result.error
+        if (
+            status == "failed"
+            and error is not None
+            and error.get("reason") == "corrupt_input"
+            and repair_input(self, run, node, error)
+        ):
+            return
+        node.error = error
         node.completed = now
         self._transition(run, node, "failed", f"task {result.task_id} {status}")
         self._release_joiners(node, None)
@@ -412,14 +436,6 @@ class StateMachine(StateLedger):
                 self._transition(run, node, finish, why)
                 self._release_joiners(node, None)
                 stack.extend(node.plan.dependents)
-
-    def _run_changed(self, run: ActiveRun, why: str) -> None:
-        """A node ended: the run's progress changed, and maybe its state."""
-        state = run_state_of([n.state for n in run.nodes.values()])
-        self._set_run_state(run, state, why)
-        self._changed_runs.append(run)
-        if run.state in TERMINAL_RUN_STATES:
-            self.runs.pop(run.record.id, None)
 
     # ------------------------------------------------------------------------- kill, delete
     def _handle_kill_runs(self, event: KillRuns) -> None:

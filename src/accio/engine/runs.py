@@ -47,6 +47,9 @@ class NodeRun:
     error: dict[str, Any] | None = None
     cache_source: str | None = None
     task_id: int | None = None
+    #: Forced (``submit --force`` / ``--force-node``): no cache lookup, its result replaces
+    #: the cache entry of its key.
+    forced: bool = False
 
     def output_values(self) -> dict[str, TypedJson]:
         """Outputs as a dict, parsed once, only when a downstream node needs them."""
@@ -70,6 +73,8 @@ class ActiveRun:
     nodes: dict[str, NodeRun] = field(default_factory=dict)
     state: RunState = "pending"
     started: float | None = None
+    #: In-run repairs: corrupt digest -> the node re-executed to produce it again (once each).
+    repairs: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:

@@ -197,8 +197,9 @@ class Storage(ABC):
         """The cache entries among ``keys`` (missing keys are absent)."""
 
     @abstractmethod
-    def record_cache(self, entries: Sequence[CacheEntry]) -> None:
-        """Insert entries; a key already present is kept (the first writer wins)."""
+    def record_cache(self, entries: Sequence[CacheEntry], replace: bool = False) -> None:
+        """Insert entries; a key already present is kept (the first writer wins), or replaced
+        with ``replace`` (a forced re-execution)."""
 
     @abstractmethod
     def cache_entries_for_op(self, op: str, limit: int = 200) -> list[CacheEntry]:

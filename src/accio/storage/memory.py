@@ -334,7 +334,9 @@ class MemoryStorage(Storage):
             found = {k: self._cache[k] for k in keys if k in self._cache}
         return self._guarded(found)
 
-    def record_cache(self, entries: Sequence[CacheEntry]) -> None:
+    def record_cache(self, entries: Sequence[CacheEntry], replace: bool = False) -> None:
+        if replace:
+            self.delete_cache_entries([e.key for e in entries])
         with self._lock:
             for e in entries:
                 if e.key not in self._cache:

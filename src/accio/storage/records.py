@@ -64,6 +64,9 @@ class RunRecord:
     completed: float | None
     n_children: int
     progress: float = 0.0
+    #: JSON list of forced node names (``["*"]``: every node), kept so a resumed run stays
+    #: forced; None when nothing is forced.
+    force: str | None = None
 
     @property
     def is_parent(self) -> bool:

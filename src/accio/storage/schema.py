@@ -52,6 +52,8 @@ runs = sa.Table(
     sa.Column("completed", sa.Float),
     sa.Column("n_children", sa.Integer, nullable=False),
     sa.Column("progress", sa.Float, nullable=False),
+    # JSON list of node names re-executed whatever the cache holds ("*": all); null: none.
+    sa.Column("force", sa.Text),
     sa.Index("ix_runs_parent_child", "parent_id", "child_index"),
     sa.Index("ix_runs_created", "created"),
     sa.Index("ix_runs_parent_created", "parent_id", "created"),

@@ -157,9 +157,11 @@ class SqlBase(Storage):
                     found[row.key] = CacheEntry(*row)
         return self._guarded(found)
 
-    def record_cache(self, entries: Sequence[CacheEntry]) -> None:
+    def record_cache(self, entries: Sequence[CacheEntry], replace: bool = False) -> None:
         if not entries:
             return
+        if replace:
+            self.delete_cache_entries([e.key for e in entries])
         cache = db.cache_entries
         with self._write() as conn:
             rows = [_cache_values(e) for e in entries]

@@ -11,6 +11,7 @@ from accio.states import (
     ALL_NODE_STATES,
     ALL_RUN_STATES,
     NODE_TRANSITIONS,
+    REPAIRABLE_NODE_STATES,
     RUN_TRANSITIONS,
     TERMINAL_NODE_STATES,
     TERMINAL_RUN_STATES,
@@ -32,11 +33,28 @@ RUN_PAIRS = list(itertools.product(ALL_RUN_STATES, repeat=2))
 def test_tables_cover_every_state_and_terminal_states_are_final() -> None:
     assert set(NODE_TRANSITIONS) == set(ALL_NODE_STATES)
     assert set(RUN_TRANSITIONS) == set(ALL_RUN_STATES)
-    for state in TERMINAL_NODE_STATES:
+    for state in TERMINAL_NODE_STATES - REPAIRABLE_NODE_STATES:
         assert NODE_TRANSITIONS[state] == frozenset()
+    for state in REPAIRABLE_NODE_STATES:  # only in-run repair moves a done node, to pending
+        assert NODE_TRANSITIONS[state] == frozenset({"pending"})
     for run_state in TERMINAL_RUN_STATES:
         assert RUN_TRANSITIONS[run_state] == frozenset()
-    assert {s for s in ALL_NODE_STATES if not NODE_TRANSITIONS[s]} == TERMINAL_NODE_STATES
+    assert {s for s in ALL_NODE_STATES if not NODE_TRANSITIONS[s]} == (
+        TERMINAL_NODE_STATES - REPAIRABLE_NODE_STATES
+    )
+
+
+def test_repair_and_unkeyable_transitions() -> None:
+    """A done node goes back to pending for repair; a pending node whose key cannot be
+    computed fails; a failed node never comes back."""
+    check_node_transition("n", "success", "pending")
+    check_node_transition("n", "cached", "pending")
+    check_node_transition("n", "pending", "failed")
+    for finish in ("queued", "running", "success", "failed"):
+        with pytest.raises(InvalidTransition):
+            check_node_transition("n", "cached", finish)  # type: ignore[arg-type]
+    with pytest.raises(InvalidTransition):
+        check_node_transition("n", "failed", "pending")
 
 
 @pytest.mark.parametrize(("start", "finish"), NODE_PAIRS)
