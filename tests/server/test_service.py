@@ -3,11 +3,14 @@ in the background or in the foreground through :mod:`accio.engine.daemon`, and s
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -96,3 +99,158 @@ def test_service_command_line(flag: str | None, tmp_path: Path) -> None:
     assert args[:3] == [sys.executable, "-m", "accio.service"]
     assert ("--detach" in args) is (flag is not None)
     assert args[args.index("--http") + 1] == "127.0.0.1:0"
+
+
+# --------------------------------------------------------------- the UI is always there
+def _cli(
+    argv: list[str], env: dict[str, str], timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    """``accio ARGV`` as a user runs it: its own process, exit code and both streams."""
+    return subprocess.run(
+        [sys.executable, "-m", "accio.cli.main", *argv],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    env = {"ACCIO_HOME": str(home), "ACCIO_USER": "u", "ACCIO_PLUGINS": "accio.testing:operators"}
+    return {**env, "ACCIO_SERVER": "", **extra}
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A loopback port something else listens on."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    yield int(sock.getsockname()[1])
+    sock.close()
+
+
+@pytest.mark.parametrize("address", ["notaport", "127.0.0.1:abc", "127.0.0.1:70000", ":8765"])
+def test_server_start_refuses_a_malformed_address(address: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    done = _cli(["server", "start", "--http", address], _env(home))
+    assert done.returncode == 1, done
+    assert "bad HTTP address" in done.stderr and "Traceback" not in done.stderr
+    assert "started" not in done.stdout
+    assert not daemon.is_running(home)
+
+
+def test_server_start_fails_when_the_port_is_taken(busy_port: int, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    done = _cli(["server", "start", "--http", f"127.0.0.1:{busy_port}"], _env(home))
+    try:
+        assert done.returncode == 4, done
+        assert "Address already in use" in done.stderr and "Traceback" not in done.stderr
+        assert "started" not in done.stdout
+        assert not daemon.is_running(home)  # nothing left running
+        done = _cli(["server", "start", "--http", "no-such-host.invalid:8000"], _env(home))
+        assert done.returncode == 4 and "unknown host" in done.stderr
+        assert not daemon.is_running(home)
+    finally:
+        daemon.stop(home)
+
+
+def test_an_auto_started_scheduler_serves_the_ui_on_a_free_port(
+    busy_port: int, tmp_path: Path
+) -> None:
+    """The settings' port is taken: the runs matter more, so it serves on another one."""
+    home = tmp_path / "home"
+    settings = Settings.from_env({**_env(home), "ACCIO_HTTP": f"127.0.0.1:{busy_port}"})
+    report = daemon.launch(settings, idle_timeout=60)
+    try:
+        assert report.running and report.url is not None
+        assert report.url != f"http://127.0.0.1:{busy_port}"
+        assert "Address already in use" in report.message
+        assert daemon.server_url(home) == report.url
+        assert httpx.get(f"{report.url}/health", timeout=5).json() == {"status": "ok"}
+        done = _cli(["server", "status", "--json"], _env(home))
+        assert json.loads(done.stdout)["url"] == report.url
+        done = _cli(["server", "start"], _env(home))  # already running: says where
+        assert done.returncode == 0 and f"Web UI and REST API at {report.url}" in done.stdout
+    finally:
+        assert daemon.stop(home)
+
+
+def test_submit_prints_the_ui_and_ui_opens_it(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
+    browser.chmod(0o755)
+    env = _env(home, ACCIO_HTTP="127.0.0.1:0", BROWSER=str(browser))
+    workflow = tmp_path / "wf.json"
+    workflow.write_text(
+        json.dumps(
+            {
+                "id": "one",
+                "params": [{"name": "x", "kind": "double", "default_value": 1.0}],
+                "graph": [{"op": "Number", "name": "Num", "inputs": {"value": {"param": "x"}}}],
+            }
+        )
+    )
+    try:
+        assert _cli(["push", str(workflow)], env).returncode == 0
+        done = _cli(["submit", "one", "x=2", "--seed=1"], env)
+        assert done.returncode == 0, done
+        lines = [line for line in done.stdout.splitlines() if line.startswith("Web UI: ")]
+        assert len(lines) == 1
+        url = daemon.server_url(home)
+        assert url is not None and lines[0].startswith(f"Web UI: {url}/runs/")
+        assert httpx.get(lines[0].removeprefix("Web UI: "), timeout=10).status_code == 200
+        done = _cli(["ui"], env)
+        assert done.returncode == 0 and done.stdout.strip() == url
+        _wait_for(lambda: opened.exists() and opened.read_text().strip() == url)
+        done = _cli(["ui", "--no-browser"], {**env, "BROWSER": "", "DISPLAY": ""})
+        assert done.stdout.strip() == url
+        assert opened.read_text().split() == [url]  # printed, not opened again
+    finally:
+        daemon.stop(home)
+
+
+def test_a_scheduler_without_http_and_a_stale_url_file(tmp_path: Path) -> None:
+    """A server.url left by a killed scheduler is not reported live; start says how to get a UI."""
+    home = tmp_path / "home"
+    env = _env(home, ACCIO_HTTP="off")
+    done = _cli(["server", "start"], env)
+    try:
+        assert done.returncode == 0 and "Web UI" not in done.stdout
+        assert daemon.running_pid(home) is not None
+        daemon.url_path(home).write_text("http://127.0.0.1:1\n999999\n")  # a dead pid's file
+        assert daemon.server_url(home) is None
+        status = _cli(["server", "status"], env)
+        assert "not served" in status.stdout and "127.0.0.1:1" not in status.stdout
+        done = _cli(["server", "start", "--http", "127.0.0.1:0"], _env(home))
+        assert done.returncode == 0 and "already running" in done.stdout
+        assert "accio server stop" in done.stdout and "127.0.0.1:1" not in done.stdout
+        ui = _cli(["ui"], _env(home))
+        assert ui.returncode == 4 and "serves no web UI" in ui.stderr
+    finally:
+        daemon.stop(home)
+    assert daemon.server_url(home) is None
+
+
+def test_a_killed_scheduler_leaves_no_live_url(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    settings = Settings.from_env({**_env(home), "ACCIO_HTTP": "127.0.0.1:0"})
+    report = daemon.launch(settings, idle_timeout=60)
+    assert report.running and report.url
+    pid = daemon.running_pid(home)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    _wait_for(lambda: not daemon.is_running(home))
+    assert daemon.url_path(home).exists()  # left behind
+    assert daemon.server_url(home) is None
+    report = daemon.launch(replace(settings, serve_http=False), idle_timeout=60)
+    try:  # a new scheduler, without HTTP: the old file must not name it
+        assert report.running and report.url is None
+        assert daemon.server_url(home) is None and not daemon.url_path(home).exists()
+    finally:
+        daemon.stop(home)
