@@ -1,15 +1,23 @@
-"""Screenshots of the web UI: the runs list, a sweep's page and its privacy-utility plot.
+"""Screenshots of the web UI, and the demo's privacy-utility figure as files.
 
-Builds a demo-like sweep with the test operators in a fresh Accio home, serves the UI on a
-loopback port and drives Debian's headless Chromium through Playwright::
+Builds, in a fresh Accio home, the demo sweep of ``examples/geoind`` (Geo-indistinguishability's
+epsilon from 1e-4 to 1, three repeats, on synthetic traces) and small sweeps of the test
+operators, serves the UI on a loopback port and drives Debian's headless Chromium through
+Playwright::
 
     python scripts/screenshots.py                 # PNGs in screenshots/
     python scripts/screenshots.py --out /tmp/shots --chromium /usr/bin/chromium
+
+Pages: the runs list, the demo sweep's page, its privacy-utility plot (utility on x, privacy on
+y, points labelled with epsilon), the grid of metrics against epsilon (log axes), a compare page,
+a dataset preview and a workflow page. ``privacy-utility.svg``/``.pdf`` are the same figure
+written by vl-convert, as ``accio plot`` writes it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sys
@@ -67,6 +75,19 @@ SWEEP: dict[str, Any] = {
 }
 
 
+def synthetic_traces(home: Path) -> Path:
+    """The demo's synthetic traces (12 users, 5 days), as ``examples/demo.py`` writes them."""
+    import pyarrow.parquet as pq
+
+    from accio_locapriv.synthetic import generate_traces
+
+    path = home / "demo-data" / "synthetic.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    events, _stays = generate_traces(12, 5, 60_000, 10.0, (45.76, 4.84), seed=1)
+    pq.write_table(events, path)
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -100,11 +121,25 @@ def main(argv: list[str] | None = None) -> int:
     with Client(settings=Settings.from_env(), autostart=False) as client:
         client.push(WORKFLOW)
         sweep = client.submit(SWEEP)
-        client.submit(
+        other = client.submit(
+            {
+                **SWEEP,
+                "name": "noise scale, 500 rows",
+                "seed": 7,
+                "params": {**SWEEP["params"], "rows": 500},
+            }
+        )
+        baseline = client.submit(
             {"workflow": "noisy_release", "name": "baseline", "params": {"scale": 0.1}, "seed": 1}
         )
-        client.submit({**SWEEP, "name": "small data only", "params": {"scale": {"values": [1]}}})
-        client.execute("inline", timeout=300)
+        client.push(ROOT / "examples" / "geoind" / "geoind.json")
+        traces = synthetic_traces(Path(home))
+        geoind = client.submit(
+            ROOT / "examples" / "geoind" / "sweep.json",
+            params={"url": str(traces), "kind": "parquet"},
+        )
+        client.execute("inline", timeout=900)
+        write_figures(client, geoind.run_id, out)
         try:
             from accio.server.app import create_app
 
@@ -123,29 +158,49 @@ def main(argv: list[str] | None = None) -> int:
         while not server.started:
             time.sleep(0.05)
         base = f"http://127.0.0.1:{port}"
+        data_digest = json.loads(client.node(baseline.run_id, "Data").outputs or "{}")["data"]
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 page.goto(base + "/")
                 page.screenshot(path=str(out / "runs.png"), full_page=True)
-                page.goto(f"{base}/runs/{sweep.run_id}")
-                page.wait_for_selector("#tradeoff .vega svg", timeout=30_000)
+                page.goto(f"{base}/runs/{geoind.run_id}")
+                page.wait_for_selector("#tradeoff .vega svg.marks", timeout=60_000)
+                page.wait_for_function(
+                    "[...document.querySelectorAll('.charts .vega')].every(e => e.querySelector('svg.marks'))"
+                )
                 page.screenshot(path=str(out / "run.png"), full_page=True)
-                spec = "(document.querySelector('#tradeoff .vega')?.dataset.spec || '')"
-                page.select_option("#tradeoff select[name=x]", "Privacy/value")
-                page.wait_for_function(f"{spec}.includes('against Privacy/value')")
-                page.select_option("#tradeoff select[name=y]", "Error/sum")
-                page.wait_for_function(f"{spec}.includes('Error/sum against Privacy/value')")
-                page.wait_for_selector("#tradeoff .vega svg.marks", timeout=30_000)
                 page.locator("#tradeoff").screenshot(path=str(out / "privacy-utility.png"))
+                page.locator("#plots .charts").screenshot(path=str(out / "metrics-vs-epsilon.png"))
+                page.goto(f"{base}/compare?runs={sweep.run_id}&runs={other.run_id}")
+                page.wait_for_selector("#compare-plots .vega svg.marks", timeout=30_000)
+                page.screenshot(path=str(out / "compare.png"), full_page=True)
+                page.goto(f"{base}/datasets/{data_digest['value']}")
+                page.screenshot(path=str(out / "dataset.png"), full_page=True)
+                page.goto(f"{base}/workflows/geoind")
+                page.screenshot(path=str(out / "workflow.png"), full_page=True)
                 browser.close()
         finally:
             server.should_exit = True
             thread.join(timeout=10)
-    for name in ("runs.png", "run.png", "privacy-utility.png"):
+    for name in sorted(p.name for p in out.iterdir() if not p.name.startswith(".")):
         print(out / name)
     return 0
+
+
+def write_figures(client: Any, run_id: str, out: Path) -> None:
+    """The privacy-utility figure as ``accio plot`` writes it (skipped without vl-convert)."""
+    from accio.client.figures import Figures, Options, render
+
+    spec = Figures.of(client, run_id).tradeoff(opts=Options(width=540, height=360))
+    if spec is None:
+        raise SystemExit("the demo sweep has no trade-off pair")
+    try:
+        for fmt in ("svg", "pdf"):
+            (out / f"privacy-utility.{fmt}").write_bytes(render(spec, fmt))
+    except Exception as exc:  # vl-convert is optional: the browser pictures still get written
+        print(f"figure files skipped: {exc}", file=sys.stderr)
 
 
 if __name__ == "__main__":

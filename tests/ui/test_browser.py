@@ -176,7 +176,9 @@ def test_log_scaled_sweep_plot(page: Any, base: str, demo: Demo) -> None:
     assert {"0.001", "0.01", "0.1", "1", "10"} <= set(ticks), ticks
     band = page.locator(f"{name} svg .mark-area path")
     assert band.count() >= 1  # the 95 % band is drawn
-    labels = page.locator("#tradeoff svg .mark-text:not(.role-axis-label) text").all_text_contents()
+    labels = page.locator(
+        "#tradeoff svg .mark-text:not(.role-axis-label) text"
+    ).all_text_contents()
     assert {"0.001", "10"} <= set(labels), labels  # trade-off points labelled with epsilon
     # the toggle: no log axes, the same chart redrawn on a linear x scale
     page.select_option("#log-select", "none")

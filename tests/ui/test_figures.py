@@ -69,7 +69,7 @@ def table(repeats: int = 3, mode: list[str] | None = None) -> pa.Table:
                         "epsilon": e,
                         "mode": m,
                         "Attack/rate": min(
-                            1.0, max(0.0, 0.97 + wobble if e >= 0.1 else 0.02 + wobble)
+                            1.0, max(0.0, 0.97 + wobble if e >= 0.1 else 0.002 * (1 + r))
                         ),
                         "Attack/tries": 10 + r,
                         "Dist/worst": 10.0 / e,
@@ -131,9 +131,16 @@ def test_log_axes_labels_and_bands(figs: Figures) -> None:
     assert band["mark"]["type"] == "area" and line["mark"]["type"] == "line"
     assert band["encoding"]["y"]["scale"] == {"type": "log"}  # 2e0 to 2e4: four decades
     assert line["encoding"]["y"]["title"] == "Dist: mean of the per-trace means (m)"
+    assert band["encoding"]["y"]["axis"]["values"] == [1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0]
+    assert spec["encoding"]["x"]["axis"]["values"] == [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
     rate = figs.against("Attack/rate", "epsilon")
     assert rate["layer"][1]["encoding"]["y"]["scale"] == {"zero": False, "domain": [0, 1]}
     assert all(0 <= p["lo"] <= p["hi"] <= 1 for p in rate["data"]["values"])
+    # a rate from 0.004 to 1 spans 2.4 decades, yet stays on its natural [0, 1] scale ...
+    assert min(p["mean"] for p in rate["data"]["values"]) < 0.01
+    # ... unless the reader asks for a log y axis
+    logged = figs.against("Attack/rate", "epsilon", Options(log="y"))
+    assert logged["layer"][1]["encoding"]["y"]["scale"] == {"type": "log"}
     # the log choice overrides: none puts both axes on linear scales
     flat = figs.against("Dist/meanDistance", "epsilon", Options(log="none"))
     assert flat["encoding"]["x"]["scale"] == {"zero": False}

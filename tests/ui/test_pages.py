@@ -311,8 +311,11 @@ def test_compare_page(http: TestClient, demo: Demo) -> None:
     assert "Utility: sum" in html
     charts = specs(html)  # a single run shares no swept parameter: only the trade-off
     assert [c["usermeta"]["kind"] for c in charts] == ["tradeoff"]
+    sweep_label = f"privacy utility sweep ({sweep.run_id[:6]})"
+    # one colour per run, and per series of a run (the sweep's offsets are not joined)
     assert {p["series"] for p in charts[0]["data"]["values"]} == {
-        f"privacy utility sweep ({sweep.run_id[:6]})",
+        f"{sweep_label} · 0",
+        f"{sweep_label} · 1",
         f"lonely baseline ({single.run_id[:6]})",
     }
     too_few = http.get("/compare", params={"runs": sweep.run_id})

@@ -13,6 +13,7 @@ spec carries one point per parameter combination, and the UI and the CLI draw th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,25 @@ def _scale(log: bool, values: Sequence[Any], info: MetricInfo | None = None) -> 
     return scale
 
 
+def _log_axis(values: Sequence[Any], data_ticks: bool = False) -> dict[str, Any]:
+    """Ticks of a log axis: the powers of ten it spans (labels 2, 5 between them collide), or
+    the data's own values for a parameter spanning under two decades (a ratio-2 range)."""
+    nums = sorted({float(v) for v in values if is_number(v) and v > 0})
+    if not nums:
+        return {}
+    lo, hi = math.floor(math.log10(nums[0]) + 1e-9), math.ceil(math.log10(nums[-1]) - 1e-9)
+    if data_ticks and hi - lo < 2:
+        return {"values": nums, "format": "~g"}
+    if hi - lo < 1:
+        return {"format": "~g"}
+    return {"values": [10.0**k for k in range(lo, hi + 1)], "format": "~g"}
+
+
+def _metric_log(opts: Options, axis: str, values: Sequence[Any], info: MetricInfo) -> bool:
+    """Auto: two decades or more, except a rate in [0, 1] (its natural scale is linear)."""
+    return _log_wanted(opts, axis, decades(values) >= 2 and not info.bounded01)
+
+
 def _series(
     data: SweepData, others: Sequence[str]
 ) -> tuple[bool, dict[tuple[Any, ...], str], list[str]]:
@@ -156,17 +176,18 @@ def metric_vs_param(
     xs = [p["x"] for p in points]
     x_log = numeric and _log_wanted(opts, "x", geometric(xs) or decades(xs) >= 2)
     ys = [p["mean"] for p in points] + [p["lo"] for p in points]
-    y_log = _log_wanted(opts, "y", decades(ys) >= 2)
-    y_scale = _scale(y_log, ys, info)
+    y_scale = _scale(_metric_log(opts, "y", ys, info), ys, info)
     x: dict[str, Any]
     if numeric:
         x = {"field": "x", "type": "quantitative", "title": param, "scale": _scale(x_log, xs)}
-        if x_log:
-            x["axis"] = {"format": "~g"}
+        if x["scale"].get("type") == "log":
+            x["axis"] = _log_axis(xs, data_ticks=True)
     else:
         x = {"field": "xlabel", "type": "ordinal", "title": param, "sort": None}
     color = _color(split, others, order, PALETTE[0])
     y = {"field": "mean", "type": "quantitative", "title": info.axis_title, "scale": y_scale}
+    if y_scale.get("type") == "log":
+        y["axis"] = _log_axis(ys)
     tooltip = [
         {"field": "xlabel", "title": param},
         {"field": "mean", "format": ".4g"},
@@ -254,10 +275,14 @@ def metric_vs_metric(
         p["rank"] = i  # numeric order along the curve, also for categorical parameters
     xs = [p["x"] for p in points] + [p["xlo"] for p in points]
     ys = [p["y"] for p in points] + [p["ylo"] for p in points]
-    x_scale = _scale(_log_wanted(opts, "x", decades(xs) >= 2), xs, xi)
-    y_scale = _scale(_log_wanted(opts, "y", decades(ys) >= 2), ys, yi)
+    x_scale = _scale(_metric_log(opts, "x", xs, xi), xs, xi)
+    y_scale = _scale(_metric_log(opts, "y", ys, yi), ys, yi)
     x = {"field": "x", "type": "quantitative", "title": xi.axis_title, "scale": x_scale}
     y = {"field": "y", "type": "quantitative", "title": yi.axis_title, "scale": y_scale}
+    if x_scale.get("type") == "log":
+        x["axis"] = _log_axis(xs)
+    if y_scale.get("type") == "log":
+        y["axis"] = _log_axis(ys)
     color = _color(split, others, series_order, PALETTE[1])
     joined = order_param is not None and order_param in data.numeric
     layers: list[dict[str, Any]] = [
@@ -286,10 +311,15 @@ def metric_vs_metric(
                 ],
             },
         },
-        {
-            "mark": {"type": "text", "align": "left", "dx": 6, "dy": -7},
-            "encoding": {"x": x, "y": y, "text": {"field": "label"}},
-        },
+        # labels alternate above and below the curve, so that close points stay readable
+        *(
+            {
+                "transform": [{"filter": f"datum.rank % 2 == {parity}"}],
+                "mark": {"type": "text", "align": "left", "dx": 6, "dy": dy},
+                "encoding": {"x": x, "y": y, "text": {"field": "label"}},
+            }
+            for parity, dy in ((0, -8), (1, 12))
+        ),
     ]
     subtitle = "means with 95 % intervals over repeats"
     if order_param:
@@ -328,12 +358,18 @@ def overlay(
     if not specs:
         return None
     values = []
+    order: list[str] = []
     for run_label, spec in specs:
         for p in spec["data"]["values"]:
-            values.append({**p, "series": run_label})
+            # a run's own series (its other swept parameters) stay apart: no line across them
+            series = run_label if p["series"] == "all" else f"{run_label} · {p['series']}"
+            if series not in order:
+                order.append(series)
+            values.append({**p, "series": series})
     base = specs[0][1]
-    order = [label for label, _ in specs]
     color = _color(True, ["run"], order, PALETTE[0])
+    if len(order) > len(PALETTE):
+        color["scale"] = {"domain": order, "scheme": "tableau20"}
     layers = []
     for layer in base["layer"]:
         enc = {k: v for k, v in layer["encoding"].items() if k != "xOffset"}
