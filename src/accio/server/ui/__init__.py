@@ -10,16 +10,18 @@ Stack, chosen for long-term value and no build step:
   Its behaviour is declared in ``hx-*`` attributes, so there is no client-side state to keep in
   sync and no bundler, transpiler or ``node_modules`` to maintain.
 * **Vega-Lite** (with vega and vega-embed) for plots: a declarative JSON grammar that the server
-  fills with pre-aggregated points (means and 95 % confidence intervals computed in
-  :mod:`accio.server.ui.plots`); vega-embed gives PNG/SVG export for free.
+  fills with pre-aggregated points (means and 95 % intervals computed in
+  :mod:`accio.client.figures`, which ``accio plot`` shares); vega-embed gives PNG/SVG export in
+  the browser, ``/runs/{id}/figure.{svg,png,pdf}`` the same spec drawn by vl-convert.
 * The workflow graph is an SVG laid out server-side (:mod:`accio.server.ui.graph`).
 
 All assets are shipped in ``static/`` (licences in ``static/LICENSES.txt``): the UI works
 offline, on a cluster head node or a laptop on a plane. Upgrading a library means replacing
 its minified file.
 
-Pages: ``/`` (runs), ``/runs/{id}`` (a run or a sweep, live), ``/workflows``,
-``/workflows/{id}``; exports ``/runs/{id}/results.csv`` and ``/runs/{id}/results.parquet``.
+Pages: ``/`` (runs), ``/runs/{id}`` (a run or a sweep, live; kill, delete, re-run in
+:mod:`.actions`), ``/compare?runs=A&runs=B`` and ``/datasets/{digest}`` (:mod:`.pages`),
+``/workflows``, ``/workflows/{id}``; exports ``/runs/{id}/results.csv`` and ``.parquet``.
 """
 
 from __future__ import annotations
