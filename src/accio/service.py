@@ -121,7 +121,9 @@ def serve(
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
         # Workers (and their fork server's imports) start while this process loads the rest.
-        executor: Executor = LocalExecutor(str(settings.artifacts_dir), slots=settings.cpus)
+        executor: Executor = LocalExecutor(
+            str(settings.artifacts_dir), slots=settings.cpus, plugins=settings.plugins
+        )
         if settings.executor == "local":
             executor.start()
         runtime = open_runtime(settings)

@@ -51,7 +51,7 @@ class Runtime:
             return DaskExecutor.connect(address, root, workers=self.settings.cpus)
         from accio.executors.local import LocalExecutor
 
-        return LocalExecutor(root, slots=self.settings.cpus)
+        return LocalExecutor(root, slots=self.settings.cpus, plugins=self.settings.plugins)
 
     def scheduler(self, *, control: bool = False, executor: Executor | None = None) -> Scheduler:
         return Scheduler(
@@ -72,6 +72,6 @@ def open_runtime(settings: Settings, registry: OperatorRegistry | None = None) -
     storage, store = open_storage(settings), LocalArtifactStore(settings.artifacts_dir)
     guard_cache_hits(storage, store)  # a hit on a damaged or missing artifact is a miss
     use_cache_file(settings.home / "fingerprints.sqlite3")  # hashes of files nodes read
-    return Runtime(
-        settings, storage, store, registry if registry is not None else default_registry()
-    )
+    if registry is None:  # the settings' plugin list, as the scheduler's workers load it
+        registry = default_registry(settings.plugins)
+    return Runtime(settings, storage, store, registry)

@@ -12,6 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from accio.storage.records import LogLine
+
+#: (ts, stream, line): one line a task wrote to stdout or stderr.
+LogEntry = tuple[float, str, str]
+
 
 @dataclass(frozen=True)
 class NodeTask:
@@ -57,6 +62,14 @@ class TaskResult:
     cpu_seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class TaskLogs:
+    """Lines a task printed while still running, sent by a worker ahead of its result."""
+
+    task_id: int
+    lines: tuple[LogEntry, ...]
+
+
 class Executor(ABC):
     """Runs tasks; results are collected with :meth:`poll`.
 
@@ -87,6 +100,16 @@ class Executor(ABC):
 
     @abstractmethod
     def stop(self) -> None: ...
+
+    def take_logs(self) -> list[LogLine]:
+        """Lines of tasks still running, collected since the last call (live logs); lines not
+        taken here come with their task's :class:`TaskResult`. Default: none, every line comes
+        with its result."""
+        return []
+
+    def recycle(self) -> None:  # noqa: B027 (optional hook, a no-op by default)
+        """Operator code changed (plugins re-imported): run no further task on code loaded
+        before. Default: nothing to do (the executor runs in this process, or cannot)."""
 
     @property
     @abstractmethod

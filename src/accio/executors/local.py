@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from accio.executors.base import Executor, NodeTask, TaskResult
+from accio.executors.base import Executor, NodeTask, TaskLogs, TaskResult
+from accio.storage.records import LogLine
 
 PRELOAD = ["accio.executors.worker", "pyarrow.parquet", "accio.executors.preload"]
 
@@ -29,9 +30,14 @@ def _worker_main(conn: Connection, artifacts_root: str, plugins: str | None) -> 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
     if plugins is not None:
-        os.environ["ACCIO_PLUGINS"] = plugins
-    from accio.executors.worker import execute_task
+        os.environ["ACCIO_PLUGINS"] = plugins  # for subprocesses operators may start
+    from accio.executors.worker import LivePump, execute_task, use_plugins
 
+    try:
+        registry = use_plugins(plugins)
+    except Exception:  # a broken plugin list fails each task with its reason instead
+        registry = None
+    live = LivePump(conn.send)
     while True:
         try:
             tasks = conn.recv()
@@ -40,7 +46,7 @@ def _worker_main(conn: Connection, artifacts_root: str, plugins: str | None) -> 
         if tasks is None:
             return
         for task in tasks:
-            result = execute_task(task, artifacts_root)
+            result = execute_task(task, artifacts_root, registry, live)
             try:
                 conn.send(result)
             except (BrokenPipeError, OSError):
@@ -64,6 +70,7 @@ class _Worker:
     process: Any
     conn: Connection
     tasks: deque[NodeTask] = field(default_factory=deque)  # sent, not yet answered
+    retiring: bool = False  # runs older plugin code: gets no new task, replaced once idle
 
 
 class LocalExecutor(Executor):
@@ -78,7 +85,11 @@ class LocalExecutor(Executor):
         *,
         start_method: str | None = None,
         batch: int = 16,
+        plugins: str | None = None,
     ) -> None:
+        """``plugins`` is ``Settings.plugins``, handed to every worker explicitly (forked from
+        a fork server, a worker does not see this process's environment); None reads
+        ``$ACCIO_PLUGINS``."""
         self.artifacts_root = artifacts_root
         self._slots = max(1, slots or os.cpu_count() or 1)
         self._batch = max(1, batch)
@@ -92,7 +103,8 @@ class LocalExecutor(Executor):
         self._backlog: deque[NodeTask] = deque()
         self._results: list[TaskResult] = []
         self._cancelled: set[int] = set()
-        self._plugins = os.environ.get("ACCIO_PLUGINS")
+        self._logs: list[LogLine] = []
+        self._plugins = plugins if plugins is not None else os.environ.get("ACCIO_PLUGINS")
 
     @property
     def slots(self) -> int:
@@ -126,8 +138,9 @@ class LocalExecutor(Executor):
         Tasks sent together run one after the other in that worker: the number running at once
         never exceeds the number of workers.
         """
+        workers = [w for w in self._workers if not w.retiring] or self._workers
         while self._backlog:
-            worker = min(self._workers, key=lambda w: len(w.tasks))
+            worker = min(workers, key=lambda w: len(w.tasks))
             if len(worker.tasks) > self._batch:
                 return
             size = min(self._batch, len(self._backlog))
@@ -151,6 +164,8 @@ class LocalExecutor(Executor):
                 self._receive(worker)  # results sent before dying still count
                 if worker.tasks and not worker.process.is_alive():
                     self._replace(worker, "crashed")
+                elif worker.retiring and not worker.tasks:
+                    self._retire(worker)
         self._dispatch()
         return self._take()
 
@@ -159,15 +174,50 @@ class LocalExecutor(Executor):
             try:
                 if not worker.conn.poll():
                     return
-                result: TaskResult = worker.conn.recv()
+                result: TaskResult | TaskLogs = worker.conn.recv()
             except (EOFError, OSError):
                 return
+            if isinstance(result, TaskLogs):
+                self._live_lines(worker, result)
+                continue
             if worker.tasks and worker.tasks[0].task_id == result.task_id:
                 worker.tasks.popleft()
             if result.task_id in self._cancelled:
                 self._cancelled.discard(result.task_id)
                 result = TaskResult(result.task_id, "killed", finished=time.time())
             self._results.append(result)
+
+    def _live_lines(self, worker: _Worker, message: TaskLogs) -> None:
+        """Lines of a task still running, as log records of its node."""
+        task = next((t for t in worker.tasks if t.task_id == message.task_id), None)
+        if task is not None:
+            self._logs.extend(
+                LogLine(task.run_id, task.node, ts, stream, line)  # type: ignore[arg-type]
+                for ts, stream, line in message.lines
+            )
+
+    def take_logs(self) -> list[LogLine]:
+        logs, self._logs = self._logs, []
+        return logs
+
+    def recycle(self) -> None:
+        """Plugin code changed: idle workers are replaced now, busy ones once their tasks end
+        (they get no new task meanwhile), so that no task runs the old code."""
+        for worker in list(self._workers):
+            worker.retiring = True
+            if not worker.tasks:
+                self._retire(worker)
+
+    def _retire(self, worker: _Worker) -> None:
+        with contextlib.suppress(BrokenPipeError, OSError):
+            worker.conn.send(None)  # it exits at once; its pipe and process are released
+        with contextlib.suppress(Exception):
+            worker.process.join(timeout=0.5)
+            if worker.process.is_alive():
+                worker.process.kill()
+        with contextlib.suppress(Exception):
+            worker.conn.close()
+        self._workers[self._workers.index(worker)] = self._spawn()
 
     def _replace(self, worker: _Worker, status: str) -> None:
         """The worker is gone (crashed or killed): fail its tasks, start a new worker."""

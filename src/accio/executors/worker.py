@@ -15,16 +15,18 @@ from __future__ import annotations
 import io
 import json
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from accio.cache.artifacts import CorruptArtifact, LocalArtifactStore
 from accio.errors import NotFoundError, ValueParseError
-from accio.executors.base import NodeTask, TaskResult
+from accio.executors.base import LogEntry, NodeTask, TaskLogs, TaskResult
 from accio.ops.api import OperatorSpec
 from accio.ops.context import OperatorContext
 from accio.ops.registry import OperatorRegistry, default_registry
@@ -33,12 +35,71 @@ from accio.values.parse import check_value, parse_json
 from accio.values.types import Dataset, DataType, FrozenMap
 
 _stores: dict[str, LocalArtifactStore] = {}
-_instances: dict[tuple[int, str], Any] = {}
+#: One instance per operator class (the class, not its id: a reloaded plugin's new class may
+#: reuse a freed id).
+_instances: dict[type, Any] = {}
+#: ``Settings.plugins`` as handed to this worker by its executor (None: ``$ACCIO_PLUGINS``).
+_plugins: str | None = None
+
+#: Seconds between two sends of a running node's new log lines (``accio logs -f``).
+LIVE_INTERVAL = 0.25
+
+
+def use_plugins(plugins: str | None) -> OperatorRegistry:
+    """Load the executor's plugin list in this worker, fresh: a worker forked from a server
+    that imported older plugin code re-imports what changed on disk since."""
+    global _plugins
+    _plugins = plugins
+    registry = default_registry(plugins)
+    registry.refresh()
+    return registry
 
 
 def worker_registry() -> OperatorRegistry:
-    """Operators as this worker process sees them (installed plugins plus $ACCIO_PLUGINS)."""
-    return default_registry()
+    """Operators as this worker process sees them (installed plugins plus the plugin list)."""
+    return default_registry(_plugins)
+
+
+class LivePump:
+    """A thread that sends the running task's new lines every ``interval`` seconds.
+
+    A thread rather than a send per ``write``: a line printed before a long silent
+    computation shows at once, and a task that prints many lines costs one message per
+    interval. A task that ends before the next tick sends its lines with its result only,
+    so short nodes cost nothing extra.
+    """
+
+    def __init__(self, send: Any, interval: float = LIVE_INTERVAL) -> None:
+        self._send = send
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._task: int | None = None
+        self._sink: list[LogEntry] = []
+        self._sent = 0
+        threading.Thread(target=self._loop, name="accio-live-logs", daemon=True).start()
+
+    def begin(self, task_id: int, sink: list[LogEntry]) -> None:
+        with self._lock:
+            self._task, self._sink, self._sent = task_id, sink, 0
+
+    def end(self) -> int:
+        """The task is over: how many of its lines were already sent."""
+        with self._lock:
+            sent, self._task, self._sink, self._sent = self._sent, None, [], 0
+            return sent
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self._interval)
+            with self._lock:
+                if self._task is None or len(self._sink) <= self._sent:
+                    continue
+                lines = tuple(self._sink[self._sent :])
+                self._sent += len(lines)
+                try:
+                    self._send(TaskLogs(self._task, lines))
+                except Exception:  # the pipe is gone: the worker is about to exit
+                    return
 
 
 def _store(root: str) -> LocalArtifactStore:
@@ -86,19 +147,43 @@ def _captured(sink: list[tuple[float, str, str]]) -> Iterator[None]:
 
 
 def execute_task(
-    task: NodeTask, artifacts_root: str, registry: OperatorRegistry | None = None
+    task: NodeTask,
+    artifacts_root: str,
+    registry: OperatorRegistry | None = None,
+    live: LivePump | None = None,
 ) -> TaskResult:
-    """Run one task to a result; operator exceptions become ``failed`` results."""
+    """Run one task to a result; operator exceptions become ``failed`` results.
+
+    With ``live``, lines are streamed while the task runs; the result holds the rest.
+    """
+    logs: list[LogEntry] = []
+    if live is None:
+        return _execute(task, artifacts_root, registry, logs)
+    live.begin(task.task_id, logs)
+    try:
+        result = _execute(task, artifacts_root, registry, logs)
+    finally:
+        sent = live.end()
+    if sent:
+        result = replace(result, logs=tuple(logs[sent:]))
+    return result
+
+
+def _execute(
+    task: NodeTask,
+    artifacts_root: str,
+    registry: OperatorRegistry | None,
+    logs: list[LogEntry],
+) -> TaskResult:
     started = time.time()
     cpu0 = time.process_time()
-    logs: list[tuple[float, str, str]] = []
     try:
         spec = (registry or worker_registry()).require(task.op)
         store = _store(artifacts_root)
         inputs = _stage_inputs(spec, task.inputs, store)
-        instance = _instances.get((id(spec), spec.name))
+        instance = _instances.get(spec.impl)
         if instance is None:
-            instance = _instances[(id(spec), spec.name)] = spec.instantiate()
+            instance = _instances[spec.impl] = spec.instantiate()
         ctx = OperatorContext(spec.name, spec.unstable, task.seed)
         try:
             with _captured(logs):

@@ -1,0 +1,120 @@
+"""Live logs: a running node's lines reach ``accio logs`` while it runs, not when it ends.
+
+Through the real CLI and its auto-started scheduler process. The printing operator lives in this
+module and is loaded everywhere (CLI, scheduler, workers) via ``ACCIO_PLUGINS=test_live_logs:
+operators`` with this directory on ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accio.ops.api import Port, operator
+from accio.ops.context import OperatorContext
+
+pytestmark = pytest.mark.integration
+
+ACCIO = Path(sys.executable).parent / "accio"
+LINES, EVERY = 10, 0.3  # one line every 0.3 s for 3 s
+
+
+@operator(category="test", help="Print numbered lines at a steady pace.")
+class Chatty:
+    class Inputs:
+        lines = Port("integer", default=LINES)
+        every = Port("double", default=EVERY)
+
+    class Outputs:
+        printed = Port("integer")
+
+    def run(self, inputs: Mapping[str, Any], ctx: OperatorContext) -> dict[str, Any]:
+        for i in range(inputs["lines"]):
+            print(f"line {i}", flush=True)
+            time.sleep(inputs["every"])
+        return {"printed": inputs["lines"]}
+
+
+def operators() -> list[type]:
+    return [Chatty]
+
+
+class Cli:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.home = root / "home"
+        path = os.pathsep.join(
+            p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if p
+        )
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("ACCIO_")},
+            "ACCIO_HOME": str(self.home),
+            "ACCIO_PLUGINS": "test_live_logs:operators",
+            "ACCIO_CPUS": "2",
+            "ACCIO_USER": "tester",
+            "PYTHONPATH": path,
+        }
+
+    def __call__(self, *args: str) -> str:
+        proc = subprocess.run(
+            [str(ACCIO), *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "Traceback" not in proc.stderr, proc.stderr
+        assert proc.returncode == 0, f"accio {' '.join(args)}: {proc.stdout}{proc.stderr}"
+        return proc.stdout
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    tool = Cli(tmp_path)
+    yield tool
+    if (tool.home / "scheduler.lock").exists():
+        subprocess.run(
+            [str(ACCIO), "server", "stop"], env=tool.env, capture_output=True, timeout=60
+        )
+
+
+def test_lines_show_while_the_node_runs(cli: Cli) -> None:
+    workflow = {"id": "chatty", "graph": [{"op": "Chatty"}]}
+    (cli.root / "chatty.json").write_text(json.dumps(workflow))
+    cli("push", "chatty.json")
+    cli("server", "start")  # warm: the timing below is the node's, not the scheduler's start
+    run_id = cli("submit", "chatty", "--quiet").split()[0]
+
+    seen_at, shown = 0.0, ""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        shown = cli("logs", run_id, "Chatty")
+        if "line 0" in shown:
+            seen_at = time.time()
+            break
+    assert seen_at, f"no line within 30 s: {shown!r}"
+    assert f"line {LINES - 1}" not in shown, "the node had already finished"
+
+    final = json.loads(cli("describe", "run", run_id, "--json"))
+    deadline = time.time() + 30
+    while final["state"] not in ("success", "failed") and time.time() < deadline:
+        time.sleep(0.3)
+        final = json.loads(cli("describe", "run", run_id, "--json"))
+    assert final["state"] == "success", final
+    node = next(n for n in final["nodes"] if n["name"] == "Chatty")
+    started = node["started"]
+    print(f"first line shown {seen_at - started:.2f} s after the node started")
+    assert seen_at - started <= 1.5, f"first line shown {seen_at - started:.2f} s after start"
+
+    logged = json.loads(cli("logs", run_id, "Chatty", "--json"))
+    lines = [entry["line"] for entry in logged]
+    assert lines == [f"line {i}" for i in range(LINES)]  # streamed and final lines, once each
