@@ -49,6 +49,7 @@ from accio.engine.tuning import (
     release_long_lived,
     settle_long_lived,
 )
+from accio.engine.unstartable import unstartable_nodes
 from accio.engine.writer import StateWriter
 from accio.errors import NotFoundError
 from accio.executors.base import Executor, TaskResult
@@ -111,6 +112,9 @@ class Scheduler:
         if results:
             now = time.time()
             self._inbox.append(TasksFinished(self._stimulus("results"), now, tuple(results)))
+        live = self.executor.take_logs()  # lines of running nodes: out with the next flush
+        if live:
+            self.coalescer.add(Persist("live-logs", logs=tuple(live)), time.time())
         if self._inbox:
             self._feed()
         if time.time() - self._last_flush >= FLUSH_INTERVAL or not machine.in_flight:
@@ -149,7 +153,10 @@ class Scheduler:
                     plan = self._plan_for(record)
                 except Exception as exc:  # a broken run must not stop the others
                     log.exception("cannot start run %s", record.id)
-                    reason = f"{type(exc).__name__}: {exc}"
+                    reason = f"{type(exc).__name__}: {exc}{self.registry.broken()}"
+                    self.writer.submit(  # the reason, on its nodes (describe run)
+                        unstartable_nodes(self.storage, record, reason, self.registry, time.time())
+                    )
                     stimulus = self._stimulus("unstartable")
                     broken.append(RunUnstartable(stimulus, time.time(), record, reason))
                     continue
@@ -265,11 +272,24 @@ class Scheduler:
         assert self.control is not None
         requests = self.control.take_requests()
         if requests.submitted:
+            self.reload_plugins()
             self.load_unfinished()
         if requests.kill:
             self.kill(requests.kill)
         if requests.delete:
             self.delete(requests.delete)
+
+    def reload_plugins(self) -> None:
+        """Operator code edited on disk runs from the next submission on, under its new key:
+        plugins re-imported, plans rebuilt, workers that imported the old code replaced."""
+        try:
+            changed = self.registry.refresh()
+        except Exception:  # a plugin that broke meanwhile is in registry.load_errors
+            log.exception("cannot reload the operator plugins")
+            return
+        if changed:
+            self._plans.clear()
+            self.executor.recycle()
 
     # ----------------------------------------------------------------- loading
     def _load_parents(self, records: list[RunRecord]) -> list[LoadedParent]:
