@@ -10,6 +10,7 @@ batched statements, not 10^4 round trips.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,7 +27,57 @@ from accio.storage.records import (
     RunsFilter,
     WorkflowRecord,
     dataset_digests,
+    search_words,
 )
+
+
+def params_terms(params_json: str) -> list[str]:
+    """``name=value`` of a run's parameters (paths also by their last part), as searched."""
+    try:
+        params = json.loads(params_json or "{}")
+    except ValueError:
+        return []
+    terms: list[str] = []
+    for name, typed in params.items() if isinstance(params, dict) else ():
+        value = typed.get("value") if isinstance(typed, dict) else typed
+        if isinstance(value, dict | list):
+            continue
+        text = str(value)
+        terms.append(f"{name}={text}")
+        if isinstance(value, str) and "/" in text.rstrip("/"):
+            terms.append(f"{name}={text.rstrip('/').rsplit('/', 1)[1]}")
+    return terms
+
+
+def search_text(run: RunRecord, children: Sequence[RunRecord]) -> str:
+    """What a top-level run is found by besides its name, notes and tags: its parameters as
+    ``name=value`` and, for a sweep, its children's names and parameters (distinct)."""
+    parts: dict[str, None] = dict.fromkeys(params_terms(run.params))
+    for child in children:
+        if child.name:
+            parts[child.name] = None
+        parts.update(dict.fromkeys(params_terms(child.params)))
+    return " ; ".join(parts)
+
+
+def search_phrases(text: str | None) -> list[list[str]]:
+    """The user's text as phrases: each whitespace-separated term is its words (letters and
+    digits, :func:`search_words`), matched consecutively, the last one as a prefix:
+    ``epsilon=0.01`` is the phrase ``epsilon 0 01``, ``geo`` any word starting with ``geo``."""
+    return [words for term in (text or "").split() if (words := search_words(term))]
+
+
+def phrase_in(phrase: Sequence[str], words: Sequence[str]) -> bool:
+    """``phrase`` occurs in ``words`` consecutively, its last word as a prefix (FTS5's
+    ``"w1 w2"*``)."""
+    n = len(phrase)
+    for i in range(len(words) - n + 1):
+        if all(words[i + k] == phrase[k] for k in range(n - 1)) and words[i + n - 1].startswith(
+            phrase[-1]
+        ):
+            return True
+    return False
+
 
 #: ``(run id, state, started, completed, progress)`` as taken by :meth:`Storage.set_run_states`.
 RunStateUpdate = tuple[str, RunState, float | None, float | None, float]

@@ -13,7 +13,15 @@ from collections.abc import Sequence
 
 from accio.errors import NotFoundError
 from accio.states import UNFINISHED_RUN_STATES, NodeState
-from accio.storage.base import RunExistsError, RunStateUpdate, Storage, StorageError
+from accio.storage.base import (
+    RunExistsError,
+    RunStateUpdate,
+    Storage,
+    StorageError,
+    phrase_in,
+    search_phrases,
+    search_text,
+)
 from accio.storage.records import (
     CacheEntry,
     LogLine,
@@ -174,8 +182,10 @@ class MemoryStorage(Storage):
         if words:
             if r.parent_id is not None:
                 return False
-            haystack = search_words(" ".join([r.name or "", r.notes or "", *r.tags]))
-            if not all(any(h.startswith(w) for h in haystack) for w in words):
+            kids = [self._runs[i] for i in self._children.get(r.id, ())]
+            columns = [r.name or "", r.notes or "", " ".join(r.tags), search_text(r, kids)]
+            haystacks = [search_words(c) for c in columns]
+            if not all(any(phrase_in(p, h) for h in haystacks) for p in search_phrases(f.text)):
                 return False
         return True
 

@@ -148,9 +148,10 @@ runs_fts = sa.table(
     sa.column("name", sa.String),
     sa.column("notes", sa.String),
     sa.column("tags", sa.String),
+    sa.column("params", sa.String),  # name=value of its parameters, its children's names
 )
 
 RUNS_FTS_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS runs_fts USING fts5("
-    "run_id UNINDEXED, name, notes, tags, tokenize = 'unicode61 remove_diacritics 2')"
+    "run_id UNINDEXED, name, notes, tags, params, tokenize = 'unicode61 remove_diacritics 2')"
 )

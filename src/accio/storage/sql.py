@@ -19,7 +19,13 @@ from sqlalchemy.engine import Connection
 from accio.errors import NotFoundError
 from accio.states import UNFINISHED_RUN_STATES, NodeState
 from accio.storage import schema as db
-from accio.storage.base import RunExistsError, RunStateUpdate, StorageError
+from accio.storage.base import (
+    RunExistsError,
+    RunStateUpdate,
+    StorageError,
+    search_phrases,
+    search_text,
+)
 from accio.storage.records import (
     NodeRecord,
     RunRecord,
@@ -43,6 +49,7 @@ from accio.storage.sqlbase import (
     _workflow_from_row,
     _workflow_row,
     chunks,
+    phrase_condition,
 )
 
 
@@ -142,7 +149,11 @@ class SqlStorage(SqlBase):
                 self._bulk(conn, db.nodes.insert(), NODE_COLUMNS, node_rows)
                 self._bulk(conn, self._insert_ignore(db.artifact_refs), REF_COLUMNS, _refs(nodes))
                 if self._fts:
-                    fts_rows = [_fts_values(r) for r in top]
+                    kids: dict[str, list[RunRecord]] = {}
+                    for r in ordered:
+                        if r.parent_id is not None:
+                            kids.setdefault(r.parent_id, []).append(r)
+                    fts_rows = [_fts_values(r, search_text(r, kids.get(r.id, []))) for r in top]
                     self._bulk(conn, db.runs_fts.insert(), FTS_COLUMNS, fts_rows)
         except StorageError as exc:
             taken = [r.id for r in self.get_runs([r.id for r in ordered])]
@@ -204,33 +215,31 @@ class SqlStorage(SqlBase):
             else:
                 conds.append(sa.or_(runs.id.in_(tagged), runs.parent_id.in_(tagged)))
         if words:
-            conds.append(self._text_condition(words))
+            conds.append(self._text_condition(f.text or ""))
         return conds
 
-    def _text_condition(self, words: list[str]) -> sa.ColumnElement[bool]:
-        """Every word is a prefix of a word in the name, notes or tags of a top-level run.
+    def _text_condition(self, text: str) -> sa.ColumnElement[bool]:
+        """Every term of the text (:func:`search_phrases`) is found in the name, notes or tags of
+        a top-level run, in its parameters (``name=value``) or in its children's names and
+        parameters.
 
-        ``words`` hold letters and digits only (:func:`search_words`), so quoting them as FTS5
-        strings or regex literals cannot inject syntax.
+        Terms hold letters and digits only, so quoting them as FTS5 strings or regex literals
+        cannot inject syntax.
         """
+        phrases = search_phrases(text)
         if self._fts:
             # runs_fts holds top-level runs only, so the match says it alone. Adding
             # ``parent_id IS NULL`` tempts SQLite into walking every top-level run through
             # ix_runs_parent_created and probing the match list for each (12 ms for 10^4 runs)
             # instead of reading the matches by id (0.3 ms).
-            match = " ".join(f'"{w}"*' for w in words)
+            match = " ".join(f'"{" ".join(p)}"*' for p in phrases)
             hits = sa.select(db.runs_fts.c.run_id).where(
                 sa.literal_column("runs_fts").op("MATCH")(match)
             )
             return db.runs.c.id.in_(hits)
-        top = db.runs.c.parent_id.is_(None)
-        columns = (db.runs.c.name, db.runs.c.notes, db.runs.c.tags)
-        if self._dialect == "postgresql":
-            return sa.and_(
-                top, *(sa.or_(*(c.op("~*")(rf"\m{w}") for c in columns)) for w in words)
-            )
-        # SQLite built without FTS5: substring rather than word-prefix matching.
-        return sa.and_(top, *(sa.or_(*(c.icontains(w) for c in columns)) for w in words))
+        return sa.and_(
+            db.runs.c.parent_id.is_(None), *(phrase_condition(self._dialect, p) for p in phrases)
+        )
 
     def children(
         self, parent_id: str, limit: int | None = None, offset: int = 0
@@ -317,9 +326,11 @@ class SqlStorage(SqlBase):
                 conn.execute(runs.update().where(runs.c.id == target).values(**values))
             record = _run_from_row(conn.execute(sa.select(runs).where(runs.c.id == target)).one())
             if self._fts and values:
-                conn.execute(db.runs_fts.delete().where(db.runs_fts.c.run_id == target))
+                fts_row = db.runs_fts.c.run_id == target
+                kept = conn.execute(sa.select(db.runs_fts.c.params).where(fts_row)).scalar()
+                conn.execute(db.runs_fts.delete().where(fts_row))
                 fts = db.runs_fts.insert()
-                self._bulk(conn, fts, FTS_COLUMNS, [_fts_values(record)])
+                self._bulk(conn, fts, FTS_COLUMNS, [_fts_values(record, kept or "")])
             return record
 
     def set_run_states(self, updates: Sequence[RunStateUpdate]) -> None:

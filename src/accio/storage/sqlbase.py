@@ -294,7 +294,7 @@ NODE_COLUMNS: tuple[str, ...] = tuple(c.name for c in db.nodes.c)
 CACHE_COLUMNS: tuple[str, ...] = tuple(c.name for c in db.cache_entries.c)
 LOG_COLUMNS = ("run_id", "node", "ts", "stream", "line")
 TAG_COLUMNS = ("run_id", "tag")
-FTS_COLUMNS = ("run_id", "name", "notes", "tags")
+FTS_COLUMNS = ("run_id", "name", "notes", "tags", "params")
 REF_COLUMNS = ("kind", "run_id", "node", "digest")
 ARTIFACT_COLUMNS = ("digest", "size", "created")
 _TAGS = RUN_COLUMNS.index("tags")
@@ -320,8 +320,8 @@ def _run_from_row(row: Row[Any]) -> RunRecord:
     return RunRecord(*values)
 
 
-def _fts_values(r: RunRecord) -> tuple[str, str, str, str]:
-    return (r.id, r.name or "", r.notes or "", " ".join(r.tags))
+def _fts_values(r: RunRecord, params: str) -> tuple[str, str, str, str, str]:
+    return (r.id, r.name or "", r.notes or "", " ".join(r.tags), params)
 
 
 def _ref_values(kind: str, run_id: str, node: str, outputs: str | None) -> list[tuple[str, ...]]:
@@ -357,3 +357,40 @@ def _workflow_row(rec: WorkflowRecord) -> dict[str, Any]:
         "created": rec.created,
         "active": rec.active,
     }
+
+
+def phrase_condition(dialect: str, phrase: list[str]) -> sa.ColumnElement[bool]:
+    """One term without FTS5: a word-prefix regex (PostgreSQL) or a substring (SQLite) over
+    the name, notes, tags and parameters of the run and of its children."""
+    runs = db.runs.c
+    if dialect == "postgresql":
+        pattern = r"\m" + r"\W+".join(phrase)
+
+        def hit(c: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+            return c.op("~*")(pattern)
+    else:
+        text = " ".join(phrase)
+
+        def hit(c: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+            return sa.func.lower(
+                sa.func.replace(sa.func.replace(sa.func.replace(c, "=", " "), ".", " "), "-", " ")
+            ).contains(text, autoescape=True)
+
+    own = [hit(runs.name), hit(runs.notes), hit(runs.tags)]
+    child = db.runs.alias("child")
+    in_children = runs.id.in_(
+        sa.select(child.c.parent_id).where(
+            sa.or_(hit(child.c.name), _param_hit(child.c.params, phrase))
+        )
+    )
+    return sa.or_(*own, _param_hit(runs.params, phrase), in_children)
+
+
+def _param_hit(column: sa.ColumnElement[Any], phrase: list[str]) -> sa.ColumnElement[bool]:
+    """``name=value`` in a params JSON text ``{"name": {"type": ..., "value": V}}`` (its
+    first word the name, the others the value's words in order; approximate, as substrings)."""
+    if len(phrase) < 2:
+        return column.icontains(f'"{phrase[0]}', autoescape=True)
+    name, rest = phrase[0], phrase[1:]
+    key = column.icontains(f'"{name}":', autoescape=True)
+    return sa.and_(key, *(column.icontains(w, autoescape=True) for w in rest))

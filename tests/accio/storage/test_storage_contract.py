@@ -313,17 +313,20 @@ class TestRuns:
             assert storage.count_runs(RunsFilter(text=text)) == len(listed)
             return listed
 
-        assert search("foo-bar") == [r1]
-        assert search("FOO") == [r1]  # case-insensitive prefix
-        assert search("bar") == [r1]
-        assert search("fo ba") == [r1]
+        # A child's name finds its sweep (the child itself is not listed).
+        assert search("foo-bar") == [parent.id, r1]
+        assert search("FOO") == [parent.id, r1]  # case-insensitive prefix
+        assert search("bar") == [parent.id, r1]
+        assert search("fo ba") == [parent.id, r1]
+        assert search("baseline") == [r1]
         assert search("try first") == [r1]  # notes, any order
         assert search("geo indist") == [r2]
         assert search("city") == [r2]  # tags
         assert search("pilot") == [r2]
         assert search("me") == [r3]
-        assert search("100") == [r3]
-        assert search("eps") == [parent.id]
+        assert search("noise 100") == [r3]  # (children of the sweep have eps=100000x)
+        assert search("sweep over") == [parent.id]
+        assert search("eps") == [parent.id, r3, r2, r1]  # every run has the parameter eps
         assert search("oo") == []  # prefixes only
         assert search("foo zebra") == []
         # Awkward input never raises; text without words does not filter.
@@ -331,8 +334,47 @@ class TestRuns:
             storage.list_runs(RunsFilter(text=awkward))
             storage.count_runs(RunsFilter(text=awkward))
         assert search('"') == [parent.id, r3, r2, r1]
-        assert search('foo"') == [r1]
+        assert search('foo"') == [parent.id, r1]
         assert search("AND") == []
+
+    def test_text_search_finds_parameter_values_and_child_names(self, storage: Storage) -> None:
+        def params(**values: object) -> str:
+            return json.dumps(
+                {k: {"type": "double" if isinstance(v, float) else "string", "value": v}
+                 for k, v in values.items()}
+            )  # fmt: skip
+
+        single = make_run(1, name="single", params=params(epsilon=0.5, uri="/data/geolife"))
+        parent = make_run(2, name="the sweep", n_children=3, params="{}")
+        children = [
+            make_run(
+                3 + i,
+                parent=parent,
+                child_index=i,
+                name=f"epsilon={eps} #1",
+                params=params(epsilon=eps, uri="/data/cabs"),
+            )
+            for i, eps in enumerate((0.001, 0.01, 0.1))
+        ]
+        storage.create_runs([single, parent, *children], [])
+
+        def search(text: str) -> list[str]:
+            listed = ids(storage.list_runs(RunsFilter(text=text)))
+            assert storage.count_runs(RunsFilter(text=text)) == len(listed)
+            return listed
+
+        assert search("epsilon=0.01") == [parent.id]  # a child's value finds its sweep
+        assert search("epsilon=0.5") == [single.id]  # a single run's own value
+        assert search("epsilon=0.2") == []
+        assert search("uri=cabs") == [parent.id]  # a path by its last part
+        assert search("uri=geolife") == [single.id]
+        assert search("epsilon=0.1 #1") == [parent.id]  # child names
+        assert search("epsilon=0.01 single") == []  # every term must match the same run
+        assert search("epsilon") == [parent.id, single.id]
+        # editing metadata keeps the parameters searchable
+        storage.update_metadata(parent.id, name="renamed")
+        assert search("epsilon=0.01 renamed") == [parent.id]
+        assert search("the sweep") == []
 
     def test_update_metadata_of_a_child_edits_its_parent(self, storage: Storage) -> None:
         parent, children, _ = make_sweep(3, name="old name", tags=("a", "b"))
@@ -803,3 +845,14 @@ def test_shipped_head_revision_constant_matches_the_migrations() -> None:
     from accio.storage.sqlite import HEAD_REVISION, head_revision
 
     assert head_revision() == HEAD_REVISION
+
+
+def test_parameter_search_without_fts5(tmp_path: Path) -> None:
+    """The generic SQL path (PostgreSQL's, and SQLite built without FTS5) finds parameter
+    values and child names as well."""
+    backend = open_storage(f"sqlite:///{tmp_path / 'plain.db'}")
+    backend._fts = False  # as on a build without FTS5
+    try:
+        TestRuns().test_text_search_finds_parameter_values_and_child_names(backend)
+    finally:
+        backend.close()
