@@ -67,7 +67,7 @@ def _config(opts: Options) -> dict[str, Any]:
     return {
         "font": "DejaVu Sans, Helvetica, Arial, sans-serif",
         "axis": {"labelFontSize": f, "titleFontSize": f + 1, "grid": True, "gridOpacity": 0.5},
-        "legend": {"labelFontSize": f, "titleFontSize": f + 1},
+        "legend": {"labelFontSize": f, "titleFontSize": f + 1, "labelLimit": 320},
         "title": {"fontSize": f + 2, "anchor": "start", "subtitleFontSize": f},
         "text": {"fontSize": max(f - 2, 7)},
         "view": {"stroke": None},

@@ -137,7 +137,7 @@ def add_routes(
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
-        return fmt(value) if math.isfinite(value) else str(value)
+        return f"{value:.10g}"  # a preview shows the data, not a plot label
     text = str(value) if value is not None else ""
     return text if len(text) <= 80 else text[:79] + "…"
 
