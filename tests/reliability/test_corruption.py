@@ -131,7 +131,7 @@ def test_resubmission_reexecutes_the_damaged_node_bit_identically(
 
 
 @pytest.mark.parametrize("how", DAMAGE)
-def test_reader_of_a_rotten_input_fails_clearly_and_resubmission_repairs(
+def test_reader_of_a_rotten_input_is_repaired_within_its_run(
     client: Client, home: Path, how: str
 ) -> None:
     _, nodes = run(client, BASE)
@@ -141,25 +141,23 @@ def test_reader_of_a_rotten_input_fails_clearly_and_resubmission_repairs(
     expected = float(pc.sum(store.get_table(digest).column("x")).as_py())
     rot(store, digest, how)
 
-    failed_run, failed = run(client, WIDER)  # the hit is trusted; the reader finds the rot
-
-    assert failed["Table"].state == "cached"
-    assert failed["Sum"].state == "failed"
-    error = json.loads(failed["Sum"].error)
-    assert error["reason"] == "corrupt_input"
-    assert error["digest"] == digest
-    assert digest in error["message"] and "re-submit" in error["message"]
-    assert error["stacktrace"] == ""
-    assert client.run(failed_run).state == "failed"
-    assert not store.exists(digest)  # quarantined
-
-    _, repaired = run(client, WIDER)
+    # The hit is trusted; the reader finds the rot; the run re-executes the producer (in-run
+    # repair, tests/reliability/test_repair_in_run.py) and the reader runs again.
+    repaired_run, repaired = run(client, WIDER)
 
     assert repaired["Table"].state == "success"
     assert repaired["Table"].outputs == nodes["Table"].outputs
     assert repaired["Sum"].state == "success"
     assert json.loads(repaired["Sum"].outputs)["total"]["value"] == expected
+    note = json.loads(repaired["Sum"].error)  # what was repaired, shown by describe
+    assert note["reason"] == "repaired" and note["digest"] == digest
+    assert note["producer"] == "Table" and note["stacktrace"] == ""
+    assert any(digest in c and "re-submit" in c for c in note["causes"])  # the reader's error
+    assert client.run(repaired_run).state == "success"
+    assert [n["digest"] for n in store.quarantined()] == [digest]  # the rot kept aside
     assert store.path(digest).read_bytes() == original
+    _, again = run(client, WIDER)
+    assert {n.state for n in again.values()} == {"cached"}
 
 
 @pytest.mark.parametrize("how", DAMAGE)
@@ -258,14 +256,12 @@ def test_worker_processes_fail_the_reader_not_themselves(
     assert nodes["Avg"].cache_key is not None
     client.storage.delete_cache_entries([nodes["Avg"].cache_key])
 
-    _, failed = run(client, BASE, "local")
-
-    assert failed["Table"].state == "cached"
-    assert failed["Avg"].state == "failed"
-    assert failed["Avg"].attempts == 1  # a failure, not a crash retried
-    assert json.loads(failed["Avg"].error)["digest"] == digest
     _, repaired = run(client, BASE, "local")
-    assert repaired["Table"].state == "success" and repaired["Avg"].state == "success"
+
+    assert repaired["Table"].state == "success"  # re-executed within the run (repair)
+    assert repaired["Avg"].state == "success"
+    assert repaired["Avg"].attempts == 2  # failed on the rot (not a crash), then ran again
+    assert json.loads(repaired["Avg"].error)["digest"] == digest
     assert repaired["Avg"].outputs == nodes["Avg"].outputs
 
 

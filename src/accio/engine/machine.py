@@ -41,7 +41,13 @@ from accio.engine.events import (
 )
 from accio.engine.ledger import StateLedger
 from accio.engine.plan import NodePlan, TypedJson, key_components, node_inputs
-from accio.engine.repair import Usable, fail_unkeyable, recent_hit, repair_input
+from accio.engine.repair import (
+    Usable,
+    fail_unkeyable,
+    recent_hit,
+    repair_input,
+    repaired,
+)
 from accio.engine.resources import DispatchQueue
 from accio.engine.runs import ActiveRun, NodeRun, ParentTally
 from accio.executors.base import NodeTask, TaskResult
@@ -253,7 +259,11 @@ class StateMachine(StateLedger):
                 continue  # an input is being repaired
             key = node.key
             assert key is not None
-            hit = None if node.forced else recent_hit(self._recent, key, self.usable, checked) or found.get(key)
+            hit = (
+                None
+                if node.forced
+                else recent_hit(self._recent, key, self.usable, checked) or found.get(key)
+            )
             if hit is not None:
                 self._complete_cached(run, node, hit[0], hit[1], "cache hit")
             elif key in by_key:
@@ -363,6 +373,8 @@ class StateMachine(StateLedger):
                 )
             )
             self._remember(key, node.outputs, run.record.id)
+            if run.repairs:
+                repaired(run, node, self.queue.next_task)
             self._transition(run, node, "success", f"task {result.task_id} succeeded")
             self._node_done(run, node)
             self._release_joiners(node, run.record.id)
@@ -384,7 +396,7 @@ class StateMachine(StateLedger):
             status == "failed"
             and error is not None
             and error.get("reason") == "corrupt_input"
-            and repair_input(self, run, node, error)
+            and repair_input(self, run, node, error, result.task_id)
         ):
             return
         node.error = error

@@ -76,8 +76,16 @@ def producer_of(run: ActiveRun, digest: str, consumer: NodeRun) -> NodeRun | Non
     return None
 
 
+def repaired(run: ActiveRun, node: NodeRun, next_task: int) -> None:
+    """``node`` succeeded: if it was re-producing a digest, tasks from ``next_task`` on see the
+    repaired artifact."""
+    for digest, (producer, after) in run.repairs.items():
+        if after is None and producer == node.plan.name:
+            run.repairs[digest] = (producer, next_task)
+
+
 def repair_input(
-    machine: StateMachine, run: ActiveRun, node: NodeRun, error: dict[str, Any]
+    machine: StateMachine, run: ActiveRun, node: NodeRun, error: dict[str, Any], task_id: int
 ) -> bool:
     """Re-produce the corrupt input of ``node`` (which just failed with ``corrupt_input``) and
     send ``node`` back to wait for it; False when no repair applies and the node must fail."""
@@ -86,12 +94,10 @@ def repair_input(
         return False
     short = digest[:12]
     name = node.plan.name
-    repaired = run.repairs.get(digest)
-    if repaired is not None:
-        producer = run.nodes[repaired]
-        if producer.state in DONE_NODE_STATES and (node.started or 0.0) >= (
-            producer.completed or 0.0
-        ):
+    known = run.repairs.get(digest)
+    if known is not None:
+        producer = run.nodes[known[0]]
+        if known[1] is not None and task_id >= known[1]:
             return False  # corrupt again after its repair: fail for real
         # Dispatched before the repair ended (another reader of the same file): wait too.
     else:
@@ -99,7 +105,7 @@ def repair_input(
         if found is None:
             return False
         producer = found
-        run.repairs[digest] = producer.plan.name
+        run.repairs[digest] = (producer.plan.name, None)
         forget_digest(machine._recent, digest)
         _reset_producer(machine, run, producer, name, short)
     machine._release_joiners(node, None)  # identical nodes that joined it try on their own
@@ -111,7 +117,7 @@ def repair_input(
             f"{producer.plan.name} re-executed in this run, then {name} again"
         ),
         "stacktrace": "",
-        "causes": [],
+        "causes": [str(error.get("message", ""))],  # what the reader found
         "reason": "repaired",
         "digest": digest,
         "producer": producer.plan.name,

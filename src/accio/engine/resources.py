@@ -92,6 +92,11 @@ class DispatchQueue:
             node.task_id = task_id
             yield task_id, run, node, need
 
+    @property
+    def next_task(self) -> int:
+        """The id the next dispatched task gets (ids only grow)."""
+        return self._next_task
+
     def release(self, task_id: int) -> InFlight | None:
         """A task ended (or was given up): its resources are free again."""
         entry = self.in_flight.pop(task_id, None)

@@ -73,8 +73,10 @@ class ActiveRun:
     nodes: dict[str, NodeRun] = field(default_factory=dict)
     state: RunState = "pending"
     started: float | None = None
-    #: In-run repairs: corrupt digest -> the node re-executed to produce it again (once each).
-    repairs: dict[str, str] = field(default_factory=dict)
+    #: In-run repairs: corrupt digest -> (the node re-executed to produce it again, the first
+    #: task id issued after it did, None while it runs). Once per digest: a task dispatched
+    #: after the repair that finds the digest corrupt again fails for real.
+    repairs: dict[str, tuple[str, int | None]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:

@@ -11,6 +11,12 @@ crash. Each iteration:
 4. flushes due changes to the writer thread in a few batched transactions.
 
 Every state decision is the machine's (:mod:`accio.engine.machine`); this module only does I/O.
+
+A storage failure that passes (:func:`accio.engine.writer.transient`: a full disk, a locked or
+unreachable database) never stops the loop: while a write or a cache lookup fails, dispatch is
+paused (results are still collected, nothing new starts), the condition is reported
+(:mod:`accio.engine.health`), the failed operation is retried with backoff, and work resumes
+once it goes through, with nothing lost.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import logging
 import time
 from collections.abc import Iterable
 
+from accio.cache.fingerprint import snapshot
 from accio.definitions.documents import workflow_from_document
 from accio.engine.coalesce import WriteCoalescer
 from accio.engine.control import ControlChannel
@@ -41,6 +48,7 @@ from accio.engine.events import (
     Submit,
     TasksFinished,
 )
+from accio.engine.health import StatusBoard, status_path
 from accio.engine.machine import StateMachine
 from accio.engine.plan import WorkflowPlan
 from accio.engine.tuning import (
@@ -50,7 +58,7 @@ from accio.engine.tuning import (
     settle_long_lived,
 )
 from accio.engine.unstartable import unstartable_nodes
-from accio.engine.writer import StateWriter
+from accio.engine.writer import BACKOFF, StateWriter, describe, transient
 from accio.errors import NotFoundError
 from accio.executors.base import Executor, TaskResult
 from accio.ops.api import Resources
@@ -88,9 +96,15 @@ class Scheduler:
         self.registry = registry
         self.capacity = capacity
         self.control = control
-        self.machine = StateMachine(capacity, executor.slots, strict=strict)
+        self.machine = StateMachine(capacity, executor.slots, strict=strict, usable=self._usable)
         self.coalescer = WriteCoalescer()
         self.writer = StateWriter(storage)
+        home = control.dir.parent if control is not None else None
+        self.status = StatusBoard(status_path(home) if home is not None else None)
+        self._stalled: LookUpCache | None = None  # a cache lookup storage could not answer
+        self._stall_since = 0.0
+        self._failures = 0
+        self._retry_at = 0.0
         self._plans: dict[tuple[str, str], WorkflowPlan] = {}
         self._last_flush = 0.0
         self._settled = False  # long-lived objects frozen out of the cycle collector
@@ -103,11 +117,24 @@ class Scheduler:
     def busy(self) -> bool:
         return bool(self._inbox) or self.machine.busy
 
+    @property
+    def trouble(self) -> str | None:
+        """Why dispatch is paused (storage failing), or None."""
+        if self._stalled is not None:
+            return self.status.condition or "cache lookup failing"
+        return self.writer.trouble
+
     def step(self, timeout: float = 0.05) -> None:
         """One iteration of the loop."""
         machine = self.machine
-        if self.control is not None:
-            self._handle_control()
+        paused = self._paused()
+        if self.control is not None and not paused:
+            try:
+                self._handle_control()
+            except Exception as exc:  # requests stay queued in the channel: retried later
+                if not transient(exc):
+                    raise
+                log.warning("storage failing while handling requests: %s", describe(exc))
         results = self.executor.poll(timeout if machine.in_flight else 0.0)
         if results:
             now = time.time()
@@ -115,11 +142,11 @@ class Scheduler:
         live = self.executor.take_logs()  # lines of running nodes: out with the next flush
         if live:
             self.coalescer.add(Persist("live-logs", logs=tuple(live)), time.time())
-        if self._inbox:
+        if self._inbox and not paused:
             self._feed()
         if time.time() - self._last_flush >= FLUSH_INTERVAL or not machine.in_flight:
             self.flush()
-        if not machine.in_flight and not machine.runs and timeout:
+        if (paused or (not machine.in_flight and not machine.runs)) and timeout:
             time.sleep(min(timeout, 0.05))
 
     def run_until_idle(self, timeout: float | None = None) -> None:
@@ -211,6 +238,41 @@ class Scheduler:
         """Write everything and stop the writer thread."""
         self.flush(wait=True)
         self.writer.close()
+        self.status.close()
+
+    # ----------------------------------------------------------------- storage trouble
+    def _usable(self, digests: set[str]) -> set[str]:
+        """The storage's artifact guard (installed by the runtime), for remembered results."""
+        guard = self.storage.artifact_guard
+        return digests if guard is None else guard(digests)
+
+    def _paused(self) -> bool:
+        """Whether storage is failing; retries a stalled lookup when due, reports changes."""
+        if self._stalled is not None and time.time() >= self._retry_at:
+            command, self._stalled = self._stalled, None
+            event = self._perform(command)
+            if event is not None:  # answered: resume with it (and what waited in the inbox)
+                log.warning("cache lookups go through again")
+                self._failures = 0
+                self._feed(event)
+        condition = self.trouble
+        if condition is None:
+            self.status.report(None, None)
+        else:
+            since = self._stall_since if self._stalled is not None else time.time()
+            self.status.report(condition, since, backlog=self.writer.backlog)
+        return condition is not None
+
+    def _stall(self, command: LookUpCache, exc: BaseException) -> None:
+        """Keep ``command`` to retry later with backoff; dispatch pauses meanwhile."""
+        condition = describe(exc)
+        if self._failures == 0:
+            self._stall_since = time.time()
+            log.warning("cache lookup failed (%s): dispatch paused, retrying", condition)
+        self._retry_at = time.time() + BACKOFF[min(self._failures, len(BACKOFF) - 1)]
+        self._failures += 1
+        self._stalled = command
+        self.status.report(condition, self._stall_since)
 
     # ----------------------------------------------------------------- events and commands
     def _stimulus(self, kind: str) -> str:
@@ -223,7 +285,8 @@ class Scheduler:
         loading = any(isinstance(e, RunsLoaded) for e in batch)
         self._loading.clear()
         # No cycle collection while 10^4 runs are built; then they are frozen out of its sight.
-        with paused_gc() if loading else contextlib.nullcontext():
+        # One snapshot per batch: a 10^4-child sweep naming one directory stats it once.
+        with paused_gc() if loading else contextlib.nullcontext(), snapshot():
             commands = self.machine.handle(*batch)
             for _ in range(MAX_ROUNDS):
                 follow_ups = [e for e in map(self._perform, commands) if e is not None]
@@ -258,7 +321,13 @@ class Scheduler:
                 )
                 return TasksFinished(f"{command.stimulus_id}-refused", now, results)
         elif isinstance(command, LookUpCache):
-            found = self.storage.lookup_cache(list(command.keys))
+            try:
+                found = self.storage.lookup_cache(list(command.keys))
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                self._stall(command, exc)
+                return None
             answer = {k: (e.outputs, e.run_id) for k, e in found.items()}
             return CacheLookedUp(f"{command.stimulus_id}-lookup", time.time(), answer)
         elif isinstance(command, CancelTasks):
