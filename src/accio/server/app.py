@@ -40,7 +40,8 @@ API_PREFIX = "/api/v1"
 
 class BodyLimit:
     """ASGI middleware: a request body over ``max_bytes`` gets 413 in the API's error shape
-    before it fills memory, whether announced by Content-Length or streamed in chunks."""
+    before it fills memory, whether announced by Content-Length or streamed in chunks; a form
+    body that is not UTF-8 gets 400."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.app = app
@@ -62,6 +63,9 @@ class BodyLimit:
                 if int(text) > self.max_bytes:
                     await _error(send, 413, self._message())
                     return
+        if _is_form(scope):
+            await self._checked_form(scope, receive, send)
+            return
         seen = 0
 
         async def limited() -> Message:
@@ -74,6 +78,48 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited, send)
+
+    async def _checked_form(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A form body (small: the UI's) is read whole and must be UTF-8, so that no page
+        handler fails decoding it: 400 instead of a 500."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await _error(send, 413, self._message())
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            await _error(send, 400, "the form body is not valid UTF-8")
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # http.disconnect, when it comes
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _is_form(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            kind = bytes(value).split(b";")[0].strip().lower()
+            return kind == b"application/x-www-form-urlencoded"
+    return False
 
 
 async def _error(send: Send, status: int, message: str) -> None:
