@@ -10,8 +10,8 @@ Playwright::
 
 Pages: the runs list, the demo sweep's page, its privacy-utility plot (utility on x, privacy on
 y, points labelled with epsilon), the grid of metrics against epsilon (log axes), a compare page,
-a dataset preview and a workflow page. ``privacy-utility.svg``/``.pdf`` are the same figure
-written by vl-convert, as ``accio plot`` writes it.
+a dataset preview and a workflow page. ``figure-privacy-utility.svg``/``.pdf``/``.png`` are the
+same figure written by vl-convert, as ``accio plot`` writes it.
 """
 
 from __future__ import annotations
@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                 page.goto(f"{base}/runs/{geoind.run_id}")
                 page.wait_for_selector("#tradeoff .vega svg.marks", timeout=60_000)
                 page.wait_for_function(
-                    "[...document.querySelectorAll('.charts .vega')].every(e => e.querySelector('svg.marks'))"
+                    "[...document.querySelectorAll('.charts .vega')]"
+                    ".every(e => e.querySelector('svg.marks'))"
                 )
                 page.screenshot(path=str(out / "run.png"), full_page=True)
                 page.locator("#tradeoff").screenshot(path=str(out / "privacy-utility.png"))
@@ -197,8 +198,8 @@ def write_figures(client: Any, run_id: str, out: Path) -> None:
     if spec is None:
         raise SystemExit("the demo sweep has no trade-off pair")
     try:
-        for fmt in ("svg", "pdf"):
-            (out / f"privacy-utility.{fmt}").write_bytes(render(spec, fmt))
+        for fmt in ("svg", "pdf", "png"):
+            (out / f"figure-privacy-utility.{fmt}").write_bytes(render(spec, fmt))
     except Exception as exc:  # vl-convert is optional: the browser pictures still get written
         print(f"figure files skipped: {exc}", file=sys.stderr)
 

@@ -271,8 +271,21 @@ def metric_vs_metric(
             }
         )
     points.sort(key=lambda p: sort_key(p["order"]))
+    y_lo = min((p["y"] for p in points), default=0.0)
+    y_hi = max((p["y"] for p in points), default=0.0)
+    margin = 0.06 * (y_hi - y_lo)
     for i, p in enumerate(points):
         p["rank"] = i  # numeric order along the curve, also for categorical parameters
+        # labels alternate above and below the curve; along the lowest points (the x axis's
+        # tick labels are below them) they alternate one and two lines above, along the
+        # highest (the title is above) one and two lines below
+        odd = i % 2 == 1
+        if p["y"] <= y_lo + margin:
+            p["place"] = "high" if odd else "above"
+        elif p["y"] >= y_hi - margin:
+            p["place"] = "low" if odd else "below"
+        else:
+            p["place"] = "below" if odd else "above"
     xs = [p["x"] for p in points] + [p["xlo"] for p in points]
     ys = [p["y"] for p in points] + [p["ylo"] for p in points]
     x_scale = _scale(_metric_log(opts, "x", xs, xi), xs, xi)
@@ -311,14 +324,14 @@ def metric_vs_metric(
                 ],
             },
         },
-        # labels alternate above and below the curve, so that close points stay readable
+        # labels above or below their point (see ``below``), so that close points stay readable
         *(
             {
-                "transform": [{"filter": f"datum.rank % 2 == {parity}"}],
+                "transform": [{"filter": f"datum.place == '{place}'"}],
                 "mark": {"type": "text", "align": "left", "dx": 6, "dy": dy},
                 "encoding": {"x": x, "y": y, "text": {"field": "label"}},
             }
-            for parity, dy in ((0, -8), (1, 12))
+            for place, dy in (("above", -8), ("high", -20), ("below", 12), ("low", 24))
         ),
     ]
     subtitle = "means with 95 % intervals over repeats"
