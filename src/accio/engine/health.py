@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ class StatusBoard:
         self.path = path
         self.condition: str | None = None
         self._fd: int | None = None
+        self._lock = threading.Lock()  # the loop and the writer thread both report
         if path is not None:
             try:
                 self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -51,19 +53,23 @@ class StatusBoard:
             except OSError as exc:
                 log.warning("cannot reserve the status file %s: %s", path, exc)
                 self._close()
+        self._write({"condition": None, "paused": False})
 
     def report(self, condition: str | None, since: float | None, **extra: Any) -> None:
         """Say ``condition`` (None: healthy) if it changed."""
-        if condition == self.condition:
-            return
-        self.condition = condition
-        if condition is None:
-            body: dict[str, Any] = {"condition": None, "paused": False}
-        else:
-            body = {"condition": condition, "paused": True, "since": since, **extra}
-        data = json.dumps(body).encode()[: STATUS_SIZE - 1]
+        with self._lock:
+            if condition == self.condition:
+                return
+            self.condition = condition
+            if condition is None:
+                self._write({"condition": None, "paused": False})
+            else:
+                self._write({"condition": condition, "paused": True, "since": since, **extra})
+
+    def _write(self, body: dict[str, Any]) -> None:
         if self._fd is None:
             return
+        data = json.dumps(body).encode()[: STATUS_SIZE - 1]
         try:
             os.pwrite(self._fd, data.ljust(STATUS_SIZE, b" "), 0)
         except OSError as exc:

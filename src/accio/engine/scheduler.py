@@ -98,13 +98,13 @@ class Scheduler:
         self.control = control
         self.machine = StateMachine(capacity, executor.slots, strict=strict, usable=self._usable)
         self.coalescer = WriteCoalescer()
-        self.writer = StateWriter(storage)
         home = control.dir.parent if control is not None else None
         self.status = StatusBoard(status_path(home) if home is not None else None)
         self._stalled: LookUpCache | None = None  # a cache lookup storage could not answer
         self._stall_since = 0.0
         self._failures = 0
         self._retry_at = 0.0
+        self.writer = StateWriter(storage, report=self._writes_failing)
         self._plans: dict[tuple[str, str], WorkflowPlan] = {}
         self._last_flush = 0.0
         self._settled = False  # long-lived objects frozen out of the cycle collector
@@ -245,6 +245,11 @@ class Scheduler:
         """The storage's artifact guard (installed by the runtime), for remembered results."""
         guard = self.storage.artifact_guard
         return digests if guard is None else guard(digests)
+
+    def _writes_failing(self, condition: str | None) -> None:
+        """From the writer thread: writes fail (or go through again)."""
+        if self._stalled is None:
+            self.status.report(condition, time.time(), backlog=self.writer.backlog)
 
     def _paused(self) -> bool:
         """Whether storage is failing; retries a stalled lookup when due, reports changes."""

@@ -17,7 +17,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,9 +137,17 @@ def _write(storage: Storage, batch: Batch) -> None:
 
 class StateWriter:
     def __init__(
-        self, storage: Storage, *, threaded: bool = True, backoff: tuple[float, ...] = BACKOFF
+        self,
+        storage: Storage,
+        *,
+        threaded: bool = True,
+        backoff: tuple[float, ...] = BACKOFF,
+        report: Callable[[str | None], None] | None = None,
     ) -> None:
         self.storage = storage
+        #: Called (from the writer thread) when writes start or stop failing: the scheduler
+        #: may be blocked waiting for them meanwhile.
+        self.report = report
         self.threaded = threaded  # False writes in the caller's thread (debugging, profiling)
         self.backoff = backoff
         #: Why writes are failing right now (None when they go through): read by the loop.
@@ -180,12 +188,16 @@ class StateWriter:
                     log.warning(
                         "storage write failed (%s): retrying every <= %gs", condition, delay
                     )
-                self.trouble = condition
+                    self.trouble = condition
+                    if self.report is not None:
+                        self.report(condition)
                 time.sleep(delay)
                 continue
             if self.trouble is not None:
                 log.warning("storage writes go through again after %d failure(s)", failures)
                 self.trouble = None
+                if self.report is not None:
+                    self.report(None)
             return
 
     def _check(self) -> None:
