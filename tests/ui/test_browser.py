@@ -239,6 +239,13 @@ def test_compare_page(page: Any, base: str, demo: Demo) -> None:
     legend = page.locator("#compare-plots svg .role-legend-label text").all_text_contents()
     assert any(t.startswith("privacy utility sweep") for t in legend), legend
     assert "0.001, 0.01, 0.1, 1, 10" in page.inner_text("table.compare")
+    # from a run's page: pick the other run among those of its workflow
+    page.goto(f"{base}/runs/{single.run_id}")
+    page.click("#compare-link")
+    page.check(f"#compare-picker input[value='{sweep.run_id}']")
+    page.click("#compare-picked")
+    page.wait_for_selector("#compare-plots .vega svg.marks")
+    assert page.locator("table.compare thead th").count() == 3
 
 
 SLEEPY: dict[str, Any] = {

@@ -302,7 +302,7 @@ def test_kill_rerun_and_delete(http: TestClient, demo: Demo) -> None:
 
 
 def test_compare_page(http: TestClient, demo: Demo) -> None:
-    _, sweep, single = demo
+    client, sweep, single = demo
     page = http.get("/compare", params=[("runs", sweep.run_id), ("runs", single.run_id)])
     assert page.status_code == 200
     html = page.text
@@ -318,8 +318,13 @@ def test_compare_page(http: TestClient, demo: Demo) -> None:
         f"{sweep_label} · 1",
         f"lonely baseline ({single.run_id[:6]})",
     }
-    too_few = http.get("/compare", params={"runs": sweep.run_id})
-    assert too_few.status_code == 400 and "Choose 2 to 5 runs" in too_few.text
+    # one run: a picker among the runs of its workflow
+    one = http.get("/compare", params={"runs": sweep.run_id})
+    assert one.status_code == 200 and "Choose 2 to 5 runs (got 1)" in one.text
+    assert f'name="runs" value="{single.run_id}"' in one.text
+    assert f'type="hidden" name="runs" value="{sweep.run_id}"' in one.text
+    six = [("runs", r.id) for r in client.children(sweep.run_id, limit=6)]
+    assert http.get("/compare", params=six).status_code == 400
     assert http.get("/compare", params=[("runs", "x"), ("runs", "y")]).status_code == 404
     listing = http.get("/").text
     assert 'action="/compare"' in listing and 'name="runs" value="' in listing

@@ -20,7 +20,7 @@ from accio.client.figures import Figures, Options, overlay
 from accio.client.figures.data import fmt
 from accio.errors import NotFoundError
 from accio.server.ui import model
-from accio.storage.records import RunRecord
+from accio.storage.records import RunRecord, RunsFilter
 
 MIN_COMPARE, MAX_COMPARE = 2, 5
 #: Overlaid figures at most on the compare page.
@@ -106,12 +106,24 @@ def add_routes(
         if missing:
             return not_found(request, f"run {missing[0]}")
         if not MIN_COMPARE <= len(ids) <= MAX_COMPARE:
+            # fewer than two: pick the others among recent runs of the same workflow
+            first = get_run(ids[0]) if ids else None
+            candidates = (
+                [
+                    r
+                    for r in client.runs(RunsFilter(workflow=first.workflow_id, limit=20))
+                    if r.id != first.id
+                ]
+                if first is not None and len(ids) < MIN_COMPARE
+                else []
+            )
             return render(
                 request,
                 "compare.html",
-                400 if ids else 200,
-                error=f"Choose {MIN_COMPARE} to {MAX_COMPARE} runs on the runs list "
-                f"(got {len(ids)}).",
+                400 if len(ids) > MAX_COMPARE else 200,
+                error=f"Choose {MIN_COMPARE} to {MAX_COMPARE} runs (got {len(ids)}).",
+                chosen=first,
+                candidates=candidates,
             )
         return render(request, "compare.html", **compare_context(client, caches, ids))
 
