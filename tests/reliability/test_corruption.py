@@ -171,14 +171,14 @@ def test_export_refuses_damaged_data_then_repaired_export_is_identical(
     rot(store, digest, how)
 
     with pytest.raises(CorruptArtifact) as caught:
-        export_run(client, [first], tmp_path / "bad", fmt="parquet")
+        export_run(client, [first], tmp_path / "bad", fmt="parquet", datasets=True)
     assert isinstance(caught.value, AccioError)
     assert caught.value.exit_code == EXIT_RUNTIME
     assert caught.value.digest == digest
     assert not list((tmp_path / "bad").rglob(f"{digest}.parquet"))  # nothing wrong written
 
     second, _ = run(client, BASE)
-    result = export_run(client, [second], tmp_path / "good", fmt="parquet")
+    result = export_run(client, [second], tmp_path / "good", fmt="parquet", datasets=True)
     copied = [f for f in result.files if f.name == f"{digest}.parquet"]
     assert len(copied) == 1
     import pyarrow.parquet as pq
@@ -201,7 +201,8 @@ def test_cli_export_of_damaged_data_exits_4_without_traceback(
     client.close()
     monkeypatch.setenv("ACCIO_HOME", str(home))
     monkeypatch.delenv("ACCIO_SERVER", raising=False)
-    code = main(["export", first, "--format", "parquet", "--out", str(tmp_path / "out")])
+    out_dir = str(tmp_path / "out")  # datasets are copied only with --datasets
+    code = main(["export", first, "--format", "parquet", "--datasets", "--out", out_dir])
     err = capsys.readouterr().err
     assert code == EXIT_RUNTIME
     assert digest in err

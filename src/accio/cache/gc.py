@@ -109,3 +109,47 @@ def gc(
     """Files and bytes deleted (or that would be): :func:`collect` without the report."""
     report = collect(store, storage, min_age_s=min_age_s, dry_run=dry_run)
     return report.files, report.bytes
+
+
+class RetentionIndex(ArtifactIndex, Protocol):
+    """What retention needs of storage besides gc's (every ``Storage`` backend fits)."""
+
+    def cache_index(self) -> list[tuple[str, str, str]]: ...
+    def node_cache_keys(self) -> list[tuple[str, str]]: ...
+    def artifact_references(self) -> list[tuple[str, str, str, str]]: ...
+
+
+@dataclass
+class RetentionPlan:
+    """What deleting ``runs`` frees: cache entries no remaining run needs, and the artifacts
+    (digest -> bytes) that no remaining run or entry references."""
+
+    cache_keys: list[str]
+    artifacts: dict[str, int]
+
+    @property
+    def bytes(self) -> int:
+        return sum(self.artifacts.values())
+
+
+def plan_retention(storage: RetentionIndex, runs: Sequence[str]) -> RetentionPlan:
+    """The cache entries and artifacts that go once ``runs`` (children included) are deleted.
+
+    An entry is kept while a remaining node has its key (its run may be re-run or explained);
+    an artifact while a remaining node's or entry's outputs refer to it.
+    """
+    gone = set(runs)
+    needed = {key for run_id, key in storage.node_cache_keys() if run_id not in gone}
+    entries = storage.cache_index()
+    doomed = {key: (run_id, node) for key, run_id, node in entries if key not in needed}
+    producers = set(doomed.values())
+    kept: set[str] = set()
+    for kind, run_id, node, digest in storage.artifact_references():
+        if kind == "node" and run_id in gone:
+            continue
+        if kind == "cache" and (run_id, node) in producers:
+            continue
+        kept.add(digest)
+    sizes = storage.artifact_records()
+    freed = {d: n for d, n in sizes.items() if d not in kept}
+    return RetentionPlan(sorted(doomed), freed)

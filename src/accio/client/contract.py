@@ -35,7 +35,7 @@ from accio.storage.records import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from accio.client.models import OperatorOut
+    from accio.client.models import OperatorOut, RetentionOut
     from accio.definitions.sweep import Sweep
     from accio.ops.registry import OperatorRegistry
 
@@ -67,6 +67,8 @@ class SchedulerStatus:
     pid: int | None = None
     url: str | None = None
     remote: bool = False
+    #: Why the scheduler paused dispatch (storage failing: disk full, database locked), if so.
+    condition: str | None = None
 
 
 @runtime_checkable
@@ -155,8 +157,15 @@ class AccioClient(Protocol):
         tags: Sequence[str] = (),
         repeat: int | None = None,
         seed: int | None = None,
+        force: bool = False,
+        force_nodes: Sequence[str] = (),
     ) -> Submission:
-        """Store a run (a sweep: parent and children) and hand it to the scheduler."""
+        """Store a run (a sweep: parent and children) and hand it to the scheduler.
+
+        ``force`` re-executes every node, ``force_nodes`` the named ones, whatever the cache
+        holds; their results replace the cache entries. Stored with the run (a resumed run
+        stays forced); an unknown node name is a UsageError.
+        """
         ...
 
     def run(self, run_id: str) -> RunRecord:
@@ -283,6 +292,18 @@ class AccioClient(Protocol):
 
     def gc(self) -> tuple[int, int]:
         """Delete artifacts nothing refers to; returns (files, bytes)."""
+        ...
+
+    def retain(
+        self,
+        *,
+        keep_last: int | None = None,
+        older_than: float | None = None,
+        dry_run: bool = False,
+    ) -> RetentionOut:
+        """Delete finished top-level runs beyond the ``keep_last`` newest or created more than
+        ``older_than`` seconds ago (both: only runs meeting both), with their children; then
+        the cache entries no remaining run needs and the artifacts nothing references."""
         ...
 
 

@@ -56,6 +56,8 @@ class ExportResult:
     rows: int
     validations: tuple[Validation, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    #: Digests of the dataset outputs not copied (``datasets=False``): in the table's ``text``.
+    dataset_digests: tuple[str, ...] = ()
 
 
 # -- files -----------------------------------------------------------------------------------
@@ -111,12 +113,13 @@ def export_run(
     split_by: str | None = None,
     aggregated: bool = False,
     outputs: Iterable[str] | None = None,
+    datasets: bool = False,
 ) -> ExportResult:
     """Write the long table (and, with ``aggregated``, its aggregate) of runs into ``out``.
 
     Files: ``results.<fmt>``, ``aggregate.<fmt>``, ``validation.json``, and one Parquet file per
-    dataset output, ``datasets/<Node>-<port>/<digest>.parquet`` (the ``text`` cell of its row
-    holds the digest). With ``split_by``, one sub-directory per value of that parameter,
+    dataset output, ``datasets/<Node>-<port>/<digest>.parquet``, only with ``datasets`` (they can
+    be large; otherwise their digests are listed: the ``text`` cell of their row holds it). With ``split_by``, one sub-directory per value of that parameter,
     ``<param>=<value>/``, as Hive-style partitioning readers expect. An unknown run id is a
     warning and is skipped, like the original ``export``.
     """
@@ -160,12 +163,16 @@ def export_run(
         files.append(write_table(part, where / f"results.{fmt}", fmt))
         if aggregated:
             files.append(write_table(aggregate(part), where / f"aggregate.{fmt}", fmt))
-    files.extend(_copy_datasets(client, table, directory))
+    digests: tuple[str, ...] = ()
+    if datasets:
+        files.extend(_copy_datasets(client, table, directory))
+    else:
+        digests = tuple(dict.fromkeys(d for _, _, d in _dataset_rows(table)))
     report = directory / "validation.json"
     report.write_text(json.dumps([validation_json(v) for v in validations], indent=2) + "\n")
     files.append(report)
     return ExportResult(
-        directory, tuple(files), runs, len(table), tuple(validations), tuple(warnings)
+        directory, tuple(files), runs, len(table), tuple(validations), tuple(warnings), digests
     )
 
 
@@ -201,20 +208,22 @@ def _label(value: Any) -> str:
     return str(value)
 
 
+def _dataset_rows(table: pa.Table) -> list[tuple[str, str, str]]:
+    """``(node, output, digest)`` of the stored dataset outputs (external URIs left out)."""
+    rows = table.filter(pc.equal(table.column("type"), "dataset"))
+    found: dict[tuple[str, str, str], None] = {}
+    for row in rows.select(["node", "output", "text"]).to_pylist():
+        digest = row["text"]
+        if isinstance(digest, str) and _DIGEST.match(digest):
+            found[(row["node"], row["output"], digest)] = None
+    return list(found)
+
+
 def _copy_datasets(client: Client, table: pa.Table, directory: Path) -> list[Path]:
     """Copy the dataset outputs out of the artifact store as Parquet files (once per digest)."""
-    datasets = table.filter(pc.equal(table.column("type"), "dataset"))
-    if not len(datasets):
-        return []
     written: list[Path] = []
-    seen: set[tuple[str, str, str]] = set()
-    for row in datasets.select(["node", "output", "text"]).to_pylist():
-        digest = row["text"]
-        key = (row["node"], row["output"], digest)
-        if not isinstance(digest, str) or not _DIGEST.match(digest) or key in seen:
-            continue  # an external URI, or already copied
-        seen.add(key)
-        target = directory / "datasets" / safe_name(f"{row['node']}-{row['output']}")
+    for node, output, digest in _dataset_rows(table):
+        target = directory / "datasets" / safe_name(f"{node}-{output}")
         written.append(
             write_table(client.dataset(digest), target / f"{digest}.parquet", "parquet")
         )

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from accio.cache.explain import NodeExplanation
 from accio.client.contract import AccioClient, RunSource, SchedulerStatus, Submission
 from accio.client.lookup import pick_run_id, prepare_run
-from accio.client.models import OperatorOut
+from accio.client.models import OperatorOut, RetentionOut
 from accio.client.sweeps import sweep_records
 from accio.client.tables import wide_table
 from accio.config import ExecutorName, Settings
@@ -444,6 +444,18 @@ class LocalClient:
         if not _is_digest(digest) or not store.exists(digest):
             raise NotFoundError(f"no dataset {digest}")
         return store.get_table(digest)
+
+    def retain(
+        self,
+        *,
+        keep_last: int | None = None,
+        older_than: float | None = None,
+        dry_run: bool = False,
+    ) -> RetentionOut:
+        """Retention (see the contract); unfinished runs are never deleted."""
+        from accio.client.retention import retain
+
+        return retain(self, keep_last=keep_last, older_than=older_than, dry_run=dry_run)
 
     def gc(self) -> tuple[int, int]:
         """Delete artifacts no run or cache entry references; returns (files, bytes)."""

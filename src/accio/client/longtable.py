@@ -1,8 +1,8 @@
 """A run's outputs as one long table, its aggregate over repeats, and its validation.
 
 The long table has one row per (child run, output value): ``run_id``, ``name`` (the child's
-name), one column per run parameter, ``repeat``, ``seed``, ``node``, ``output``, ``type``,
-``key``, ``value`` and ``text``. Collections are exploded, one row per element: ``key`` holds the
+name), one column per run parameter, ``repeat`` (1-based, as ``#1`` in child names), ``seed``,
+``node``, ``output``, ``type``, ``key``, ``value`` and ``text``. Collections are exploded, one row per element: ``key`` holds the
 map key, or the list/set position. Numeric values (types.md §1: integers, doubles, distances in
 metres, durations in milliseconds) go to ``value`` (float64) so that they aggregate; every other
 value goes to ``text`` as its canonical rendering, and a dataset as its digest. One long shape for
@@ -204,7 +204,7 @@ def long_results(client: Client, run_id: str, outputs: Iterable[str] | None = No
             "run_id": child.id,
             "name": child.name,
             **{params[k]: _param_value(v) for k, v in child_params.items()},
-            "repeat": child.repeat_index,
+            "repeat": child.repeat_index + 1,  # 1-based, as the child names (#1)
             "seed": child.seed,
         }
         nodes = client.nodes(child.id)
@@ -359,7 +359,7 @@ def validate(client: Client, run_id: str) -> Validation:
                 child.child_index or 0,
                 child.id,
                 child.name,
-                child.repeat_index,
+                child.repeat_index + 1,
                 child.state,
                 reason,
             )

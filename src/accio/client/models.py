@@ -14,6 +14,10 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from accio.cache.explain import NodeExplanation
+from accio.client.runs_out import ExportOut as ExportOut
+from accio.client.runs_out import RetentionOut as RetentionOut
+from accio.client.runs_out import RunEndOut as RunEndOut
+from accio.client.runs_out import WaitOut as WaitOut
 from accio.errors import AccioError, Problem
 from accio.states import RunState
 from accio.storage.records import LogStream, NodeRecord, RunRecord, WorkflowRecord
@@ -250,22 +254,6 @@ class KillOut(BaseModel):
 
 class DeleteOut(BaseModel):
     deleted: list[str]
-
-
-class RunEndOut(BaseModel):
-    """How one run ended (``accio wait``, ``submit --wait``): its state and, if it failed, why."""
-
-    id: str
-    state: str
-    node_progress: dict[str, int] = Field(default_factory=dict)
-    failure_reason: str | None = None
-
-
-class WaitOut(BaseModel):
-    """``accio wait --json``: every awaited run; ``success`` when all of them succeeded."""
-
-    runs: list[RunEndOut]
-    success: bool
 
 
 class NodeOut(BaseModel):

@@ -30,7 +30,7 @@ from accio.cache.explain import NodeExplanation
 from accio.client import wire
 from accio.client.contract import AccioClient, RunSource, SchedulerStatus, Submission
 from accio.client.lookup import pick_run_id, prepare_run
-from accio.client.models import OperatorOut
+from accio.client.models import OperatorOut, RetentionOut
 from accio.definitions.load import read_json_file, workflow_id_from_path
 from accio.definitions.model import RunDef, Workflow
 from accio.errors import (
@@ -467,6 +467,21 @@ class RemoteClient:
         """Delete unreferenced artifacts on the server; returns (files, bytes)."""
         data = self._json("POST", "/gc")
         return int(data["files"]), int(data["bytes"])
+
+    def retain(
+        self,
+        *,
+        keep_last: int | None = None,
+        older_than: float | None = None,
+        dry_run: bool = False,
+    ) -> RetentionOut:
+        """Retention on the server (``POST /gc/retention``)."""
+        params: dict[str, Any] = {"dry_run": dry_run}
+        if keep_last is not None:
+            params["keep_last"] = keep_last
+        if older_than is not None:
+            params["older_than"] = older_than
+        return RetentionOut.model_validate(self._json("POST", "/gc/retention", params=params))
 
     # ----------------------------------------------------------------- not available remotely
     def execute(self, *args: Any, **kwargs: Any) -> None:

@@ -283,6 +283,20 @@ class Storage(ABC):
         self.delete_cache_entries(stale)
         return {key: e for key, e in found.items() if key not in stale}
 
+    # -- retention (``accio gc --keep-last/--older-than``) -----------------------------------
+
+    @abstractmethod
+    def cache_index(self) -> list[tuple[str, str, str]]:
+        """``(key, producer run id, producer node)`` of every cache entry."""
+
+    @abstractmethod
+    def node_cache_keys(self) -> list[tuple[str, str]]:
+        """``(run id, cache key)`` of every node that has a key: what runs still need."""
+
+    @abstractmethod
+    def artifact_references(self) -> list[tuple[str, str, str, str]]:
+        """``(kind, run id, node, digest)`` rows: who keeps which artifact ("node"/"cache")."""
+
     # -- artifacts ------------------------------------------------------------------------
 
     @abstractmethod

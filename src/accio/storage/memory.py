@@ -383,6 +383,23 @@ class MemoryStorage(Storage):
         with self._lock:
             return dict(self._artifacts)
 
+    def cache_index(self) -> list[tuple[str, str, str]]:
+        with self._lock:
+            return [(e.key, e.run_id, e.node) for e in self._cache.values()]
+
+    def node_cache_keys(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return [
+                (n.run_id, n.cache_key)
+                for nodes in self._nodes.values()
+                for n in nodes.values()
+                if n.cache_key is not None
+            ]
+
+    def artifact_references(self) -> list[tuple[str, str, str, str]]:
+        with self._lock:
+            return sorted(self._refs)
+
     def referenced_digests(self) -> set[str]:
         with self._lock:
             return {r[3] for r in self._refs}

@@ -240,6 +240,21 @@ class SqlBase(Storage):
         with self._read() as conn:
             return {digest: int(size) for digest, size in conn.execute(query)}
 
+    def cache_index(self) -> list[tuple[str, str, str]]:
+        c = db.cache_entries.c
+        with self._read() as conn:
+            return [(k, r, n) for k, r, n in conn.execute(sa.select(c.key, c.run_id, c.node))]
+
+    def node_cache_keys(self) -> list[tuple[str, str]]:
+        n = db.nodes.c
+        query = sa.select(n.run_id, n.cache_key).where(n.cache_key.is_not(None))
+        with self._read() as conn:
+            return [(r, k) for r, k in conn.execute(query)]
+
+    def artifact_references(self) -> list[tuple[str, str, str, str]]:
+        with self._read() as conn:
+            return [tuple(row) for row in conn.execute(sa.select(db.artifact_refs))]
+
     def referenced_digests(self) -> set[str]:
         query = sa.select(db.artifact_refs.c.digest).distinct()
         with self._read() as conn:

@@ -96,7 +96,8 @@ def test_long_table_has_one_row_per_child_and_output(client: Client, sweep: str)
         (2.0, 0.5),
         (2.0, 2.0),
     }
-    assert sorted(r["repeat"] for r in noisy) == [0] * 4 + [1] * 4 + [2] * 4
+    # 1-based, as the children are named (#1, #2, #3); was 0-based before
+    assert sorted(r["repeat"] for r in noisy) == [1] * 4 + [2] * 4 + [3] * 4
     data = [r for r in rows if r["node"] == "Table"]
     assert all(r["type"] == "dataset" and r["value"] is None for r in data)
     assert all(len(r["text"]) == 64 for r in data)  # the digest
@@ -197,7 +198,9 @@ def test_export_writes_csv_split_and_aggregated(
     client: Client, sweep: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    result = export_run(client, [sweep, "f" * 32], out, split_by="a", aggregated=True)
+    result = export_run(
+        client, [sweep, "f" * 32], out, split_by="a", aggregated=True, datasets=True
+    )
     assert result.directory == out.absolute()
     assert result.runs == 12 and result.rows == 60
     assert any("no such run" in w for w in result.warnings)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from accio.cli import render as out
-from accio.cli.commands.common import command, open_client, resolve_run
+from accio.cli.commands.common import add_json_flag, command, open_client, resolve_run
 from accio.errors import EXIT_OK, NotFoundError
 
 
@@ -23,7 +23,8 @@ def register(subparsers: Any) -> None:
         help="write the results of runs as CSV or Parquet tables",
         description="Write every output of the runs (a parent's children included) as one long "
         "table, one row per child and output value; collections give one row per element, "
-        "datasets are copied as Parquet files. Missing or failed children are reported.",
+        "datasets are listed by digest (copied as Parquet files with --datasets). Missing or "
+        "failed children are reported.",
     )
     export.add_argument("runs", nargs="+", metavar="RUN", help="run ids (parents or single runs)")
     export.add_argument(
@@ -46,6 +47,12 @@ def register(subparsers: Any) -> None:
         default=None,
         help="only these outputs (a bare NODE selects all its outputs)",
     )
+    export.add_argument(
+        "--datasets",
+        action="store_true",
+        help="also copy dataset outputs as Parquet files (default: their digests are listed)",
+    )
+    add_json_flag(export)
     export.set_defaults(handler=command(cmd_export))
 
 
@@ -63,7 +70,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         except NotFoundError:
             run_ids.append(text)  # export_run reports it and skips it
     directory = (default_out_dir() if args.out is None else _path(args.out)).absolute()
-    out.print_line(f"Writing export to {directory}")
+    if not args.json:
+        out.print_line(f"Writing export to {directory}")
     result = export_run(
         client,
         run_ids,
@@ -72,12 +80,36 @@ def cmd_export(args: argparse.Namespace) -> int:
         split_by=args.split_by,
         aggregated=args.aggregate,
         outputs=outputs,
+        datasets=args.datasets,
     )
-    out.print_line(f"Found {result.runs} matching runs")
     for warning in result.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
+    if args.json:
+        from accio.client.models import ExportOut
+
+        out.print_json(
+            ExportOut(
+                directory=str(result.directory),
+                files=[str(p) for p in result.files],
+                runs=result.runs,
+                rows=result.rows,
+                warnings=list(result.warnings),
+                dataset_digests=list(result.dataset_digests),
+            ).model_dump(mode="json")
+        )
+        return EXIT_OK
+    out.print_line(f"Found {result.runs} matching runs")
     for path in result.files:
         out.print_line(f"Wrote {path}")
+    if result.dataset_digests:
+        out.print_line(
+            f"{len(result.dataset_digests)} dataset outputs not copied (digests in the 'text' "
+            "column; --datasets copies them):"
+        )
+        for digest in result.dataset_digests[:20]:
+            out.print_line(f"  {digest}")
+        if len(result.dataset_digests) > 20:
+            out.print_line(f"  ... and {len(result.dataset_digests) - 20} more")
     return EXIT_OK  # unknown runs and failed children are warnings, as in the original
 
 

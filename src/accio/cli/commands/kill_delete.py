@@ -10,7 +10,13 @@ import argparse
 from typing import Any
 
 from accio.cli import render as out
-from accio.cli.commands.common import FINISHED, command, control_client, resolve_all
+from accio.cli.commands.common import (
+    FINISHED,
+    add_json_flag,
+    command,
+    control_client,
+    resolve_all,
+)
 from accio.errors import UsageError
 
 
@@ -21,6 +27,7 @@ def register(subparsers: Any) -> None:
         description="Kill runs: running nodes are killed, the others cancelled.",
     )
     kill.add_argument("runs", nargs="+", metavar="RUN")
+    add_json_flag(kill)
     kill.set_defaults(handler=command(cmd_kill))
 
     delete = subparsers.add_parser(
@@ -30,6 +37,7 @@ def register(subparsers: Any) -> None:
     )
     delete.add_argument("type", metavar="TYPE", help="run (the only deletable type)")
     delete.add_argument("runs", nargs="*", metavar="RUN")
+    add_json_flag(delete)
     delete.set_defaults(handler=command(cmd_delete))
 
 
@@ -39,6 +47,15 @@ def cmd_kill(args: argparse.Namespace) -> int:
     active = [r for r in runs if r.state not in FINISHED]
     if active:
         client.kill([r.id for r in active])
+    if args.json:
+        from accio.client.models import KillOut
+
+        killed = KillOut(
+            killed=[r.id for r in active],
+            already_finished=[r.id for r in runs if r.state in FINISHED],
+        )
+        out.print_json(killed.model_dump(mode="json"))
+        return code
     for r in runs:
         if r.state in FINISHED:
             out.print_line(f"Run {r.id} already finished ({r.state})")
@@ -56,8 +73,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
         raise UsageError("give at least one run id: accio delete run RUN...")
     client = control_client()
     runs, code = resolve_all(client, args.runs)
-    if runs:
-        client.delete([r.id for r in runs])
+    deleted = client.delete([r.id for r in runs]) if runs else []
+    if args.json:
+        from accio.client.models import DeleteOut
+
+        out.print_json(DeleteOut(deleted=deleted).model_dump(mode="json"))
+        return code
     for r in runs:
         out.print_line(f"Deleted run {r.id}")
     return code

@@ -50,14 +50,7 @@ def register(subparsers: Any) -> None:
     server.add_argument("--no-http", action="store_true", help="start: scheduler only")
     server.set_defaults(handler=command(cmd_server))
 
-    gc = subparsers.add_parser(
-        "gc",
-        help="delete artifacts that no run or cache entry uses",
-        description="Garbage-collect the artifact store: files no node output or cache entry "
-        "refers to are deleted.",
-    )
-    gc.add_argument("--json", action="store_true", help="machine-readable output")
-    gc.set_defaults(handler=command(cmd_gc))
+    # accio gc: accio.cli.commands.gc (retention policies)
 
 
 def cmd_server(args: argparse.Namespace) -> int:
@@ -166,14 +159,4 @@ def _status(settings: Settings, as_json: bool) -> int:
             ("Active runs", ", ".join(f"{n} {s}" for s, n in counts.items())),
         ]
     )
-    return EXIT_OK
-
-
-def cmd_gc(args: argparse.Namespace) -> int:
-    client = open_client(autostart=False, operators=False)
-    files, size = client.gc()
-    if args.json:
-        out.print_json({"files": files, "bytes": size})
-    else:
-        out.print_line(f"Freed {files} files, {out.format_bytes(size)} ({size} bytes)")
     return EXIT_OK

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from accio.client import export
 from accio.client import models as s
 from accio.client.contract import AccioClient
+from accio.errors import UsageError
 from accio.server.deps import (
     DEFAULT_PER_PAGE,
     TABLE_RESPONSES,
@@ -94,3 +95,19 @@ def gc(client: ClientDep, lock: WriteLock) -> s.GcOut:
     with lock:
         files, size = client.gc()
     return s.GcOut(files=files, bytes=size)
+
+
+@router.post(
+    "/gc/retention", summary="Delete old runs, then the cache and artifacts they alone used"
+)
+def retention(
+    client: ClientDep,
+    lock: WriteLock,
+    keep_last: int | None = None,
+    older_than: float | None = None,
+    dry_run: bool = False,
+) -> s.RetentionOut:
+    if keep_last is None and older_than is None:
+        raise UsageError("give keep_last or older_than")
+    with lock:
+        return client.retain(keep_last=keep_last, older_than=older_than, dry_run=dry_run)
