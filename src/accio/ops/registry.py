@@ -20,6 +20,7 @@ import contextlib
 import difflib
 import importlib
 import importlib.util
+import linecache
 import logging
 import os
 import sys
@@ -141,19 +142,21 @@ class OperatorRegistry:
         stale = sorted(m for m in self._modules if _is_stale(m))
         if not stale and not self.load_errors and _pairs(found) == self._loaded:
             return False
-        before = {s.name: s.code_hash for s in self._specs.values()}  # read the old files
+        before = {s.name: s.impl for s in self._specs.values()}
         importlib.invalidate_caches()  # modules created since the last import are found
         for name in _purgeable(stale):
             _forget(name)
         self._load(found, strict=False)
-        after = {s.name: s.code_hash for s in self._specs.values()}
-        if stale or before != after:
+        after = {s.name: s.impl for s in self._specs.values()}
+        replaced = sorted(n for n in after if before.get(n) is not after[n])
+        if stale or replaced or before.keys() != after.keys():
             log.info(
-                "plugins reloaded (changed: %s); operators with new code: %s",
+                "plugins reloaded (changed: %s); operators reloaded: %s",
                 ", ".join(stale) or "none",
-                ", ".join(sorted(n for n in after if before.get(n) != after[n])) or "none",
+                ", ".join(replaced) or "none",
             )
-        return bool(stale) or before != after
+            return True
+        return False
 
     def get(self, name: str) -> OperatorSpec | None:
         return self._specs.get(name)
@@ -250,12 +253,13 @@ def _purgeable(stale: list[str]) -> set[str]:
 
 
 def _forget(name: str) -> None:
-    """Drop a module and its bytecode cache: an edit within the same second that keeps the
-    file's size would otherwise be served from the old ``.pyc``."""
+    """Drop a module, its bytecode cache and its cached lines: an edit within the same second
+    that keeps the file's size would otherwise be served from the old ``.pyc``."""
     module = sys.modules.pop(name, None)
     _stamps.pop(name, None)
     path = getattr(module, "__file__", None)
     if path and path.endswith(".py"):
+        linecache.cache.pop(path, None)  # its stat may look unchanged: the code hash reads it
         with contextlib.suppress(OSError, ValueError, NotImplementedError):
             os.unlink(importlib.util.cache_from_source(path))
 
