@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from accio import __version__
 from accio.cli.commands import (
+    completion,
     definitions,
     describe,
     edit,
@@ -56,6 +57,7 @@ COMMAND_MODULES = [
     ui,
     verify,
     tune,
+    completion,
 ]
 
 # Two letters at least, so that short options with glued values (-n5) stay short options.
