@@ -21,6 +21,7 @@ class LinkAttack:
     class Outputs:
         rate = Port("double", help="Fraction of traces linked correctly.")
         tries = Port("integer", help="Attempts made.")
+        generatedEvents = Port("integer", help="Events generated.")
 
     def run(self, inputs: Any, ctx: Any) -> dict[str, Any]:
         return {}
@@ -96,6 +97,8 @@ def test_titles_units_bounds_roles_from_declarations() -> None:
     assert dist.unit == "m" and dist.role == "utility" and dist.lower is None
     assert dist.axis_title == "Dist: mean of the per-trace means (m)"
     assert infos["Attack/tries"].lower is None  # an integer count is not a rate
+    generated = describe(["Attack/generatedEvents"], WORKFLOW, REGISTRY)["Attack/generatedEvents"]
+    assert generated.upper is None  # "rate" inside a word is not a rate
     assert (infos["Scores/precision"].lower, infos["Scores/precision"].upper) == (0.0, 1.0)
     assert (infos["Scores/score"].lower, infos["Scores/score"].upper) == (-1, 1)
     # unknown workflow: the plain column name, nothing invented

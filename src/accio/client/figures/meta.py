@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 #: Roles a metric operator may declare as the last segment of its category.
 ROLES = ("privacy", "utility")
 #: Port-name or help words of a quantity in [0, 1].
-_UNIT_WORDS = r"(rate|ratio|fraction|share|precision|recall|f-?score|proportion)"
-_BOUNDED_NAME = re.compile(_UNIT_WORDS, re.IGNORECASE)
+_BOUNDED_WORDS = frozenset(
+    {"rate", "ratio", "fraction", "share", "precision", "recall", "fscore", "proportion"}
+)
 _BOUNDED_HELP = re.compile(r"\b(fraction|share|proportion|ratio|rate)\s+of\b", re.IGNORECASE)
 #: A unit clause at the end of a help sentence: ", metres." or " (ms)."
 _UNIT_TAIL = re.compile(r"(?:,\s*|\s*\()([A-Za-zµ°/%² ]{1,20}?)\)?\.?\s*$")
@@ -83,11 +84,15 @@ def _split_unit(text: str) -> tuple[str, str]:
     return text.rstrip(" ."), ""
 
 
+def _words(port: str) -> list[str]:
+    """``meanFscore`` → ``["mean", "Fscore"]``; ``success_rate`` → ``["success", "rate"]``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", port).replace("_", " ").split()
+
+
 def _humanize(port: str) -> str:
     """``meanFscore`` → ``mean F-score``; ``avg_dist`` → ``avg dist``."""
-    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", port).replace("_", " ").split()
     out = []
-    for w in words:
+    for w in _words(port):
         low = w.lower()
         out.append("F-score" if low == "fscore" else (w if w.isupper() and len(w) > 1 else low))
     return " ".join(out)
@@ -119,7 +124,8 @@ def describe(
             title = f"{node_name}: {base[0].lower()}{base[1:]}"
         lower = port.min if port is not None else None
         upper = port.max if port is not None else None
-        bounded = _BOUNDED_NAME.search(port_name) or _BOUNDED_HELP.search(help_text)
+        words = {w.lower() for w in _words(port_name)}
+        bounded = words & _BOUNDED_WORDS or _BOUNDED_HELP.search(help_text)
         if lower is None and upper is None and bounded:
             lower, upper = 0.0, 1.0
         infos[column] = MetricInfo(
