@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
         help="draw a sweep's figures as SVG, PNG or PDF",
         description="Draw a sweep's results as the web UI does: one metric against another (the "
         "default: a utility metric against a privacy metric, as the metric operators declare "
-        "them), or metrics against a swept parameter, with 95%% intervals over repeats.",
+        "them), or metrics against a swept parameter, with 95 % intervals over repeats.",
     )
     plot.add_argument("run", metavar="RUN", help="a sweep parent's id (a unique prefix works)")
     plot.add_argument("--x", metavar="PARAM", help="swept parameter on x (metric-vs-parameter)")
@@ -44,7 +44,12 @@ def register(subparsers: Any) -> None:
         default="auto",
         help="log axes: auto (log ranges, metrics over 2 decades; default), x, y, xy, none",
     )
-    plot.add_argument("--format", choices=("svg", "png", "pdf", "json"), default=None)
+    plot.add_argument(
+        "--format",
+        choices=("svg", "png", "pdf", "json"),
+        default=None,
+        help="file format (default: the --out suffix, else svg); json: the Vega-Lite spec",
+    )
     plot.add_argument(
         "--out", metavar="FILE", help="output file (several figures: a directory); default ./"
     )
