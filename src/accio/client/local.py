@@ -23,7 +23,7 @@ from accio.cache.explain import NodeExplanation
 from accio.client.contract import AccioClient, RunSource, SchedulerStatus, Submission
 from accio.client.lookup import pick_run_id, prepare_run
 from accio.client.models import OperatorOut, RetentionOut
-from accio.client.sweeps import sweep_records
+from accio.client.sweeps import forced_nodes, sweep_records
 from accio.client.tables import wide_table
 from accio.config import ExecutorName, Settings
 from accio.definitions.documents import workflow_from_document
@@ -31,6 +31,7 @@ from accio.definitions.load import read_json_file, split_workflow_spec, workflow
 from accio.definitions.model import Workflow
 from accio.definitions.sweep import Sweep
 from accio.engine import daemon
+from accio.engine.health import read_status
 from accio.engine.runtime import Runtime, open_runtime
 from accio.engine.scheduler import Scheduler
 from accio.engine.tuning import paused_gc
@@ -229,6 +230,8 @@ class LocalClient:
         tags: Sequence[str] = (),
         repeat: int | None = None,
         seed: int | None = None,
+        force: bool = False,
+        force_nodes: Sequence[str] = (),
     ) -> Submission:
         """Create a run (or a parent and its children) and hand it to the scheduler."""
         sweep, warnings = self.prepare(
@@ -241,9 +244,10 @@ class LocalClient:
             repeat=repeat,
             seed=seed,
         )
+        forced = forced_nodes(sweep.workflow, force, force_nodes)
         record, _ = self._store_workflow(sweep.workflow)  # the run records the exact version
         with paused_gc():  # 10^4 children: tens of thousands of records at once
-            runs, nodes = sweep_records(sweep, record.version, self.settings.user)
+            runs, nodes = sweep_records(sweep, record.version, self.settings.user, forced)
             self.runtime.storage.create_runs(runs, nodes)
         self.runtime.control.send("submitted", [runs[0].id])
         if self.autostart if start is None else start:
@@ -334,7 +338,9 @@ class LocalClient:
         home = self.settings.home
         pid = daemon.running_pid(home)
         running = pid is not None or daemon.is_running(home)
-        return SchedulerStatus(running, pid, daemon.server_url(home) if running else None)
+        condition = read_status(home).get("condition") if running else None
+        url = daemon.server_url(home) if running else None
+        return SchedulerStatus(running, pid, url, condition=condition)
 
     def start_scheduler(self) -> bool:
         return daemon.start_background(self.settings)

@@ -212,6 +212,9 @@ class RunSubmission(BaseModel):
     tags: list[str] = Field(default_factory=list)
     repeat: int | None = Field(default=None, ge=1, le=1_000_000)
     seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
+    #: Re-execute every node / these nodes whatever the cache holds (``submit --force``).
+    force: bool = False
+    force_nodes: list[str] = Field(default_factory=list)
 
 
 class SubmitOut(BaseModel):

@@ -246,6 +246,8 @@ class RemoteClient:
         tags: Sequence[str] = (),
         repeat: int | None = None,
         seed: int | None = None,
+        force: bool = False,
+        force_nodes: Sequence[str] = (),
     ) -> Submission:
         """Create a run (or a sweep parent and children) on the server; ``start`` is ignored:
         the server's scheduler runs it."""
@@ -276,6 +278,8 @@ class RemoteClient:
             "repeat": repeat,
             "seed": seed,
         }
+        if force or force_nodes:  # only then: an older server knows neither field
+            body.update(force=force, force_nodes=list(force_nodes))
         data = self._json("POST", "/runs", body=body, file=file)
         return Submission(
             run_id=data["run_id"],

@@ -8,19 +8,39 @@ import getpass
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from accio.definitions.model import Workflow
 from accio.definitions.sweep import Sweep
+from accio.errors import UsageError
 from accio.storage.records import NodeRecord, RunRecord
 from accio.values.canonical import canonical_json
 
 
+def forced_nodes(workflow: Workflow, force: bool, names: Sequence[str]) -> str | None:
+    """The ``force`` column of a submission's runs: JSON ``["*"]`` for every node, the sorted
+    names given, or None; an unknown name is a usage error naming the workflow's nodes."""
+    if force:
+        return json.dumps(["*"])
+    if not names:
+        return None
+    known = [n.name for n in workflow.nodes]
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise UsageError(
+            f"--force-node: workflow {workflow.id!r} has no node {', '.join(map(repr, unknown))}"
+            f" (its nodes: {', '.join(known)})"
+        )
+    return json.dumps(sorted(set(names)))
+
+
 def sweep_records(
-    sweep: Sweep, version: str, owner: str | None
+    sweep: Sweep, version: str, owner: str | None, force: str | None = None
 ) -> tuple[list[RunRecord], list[NodeRecord]]:
-    """The runs (a single run, or a parent then its children) and nodes ``submit`` stores."""
+    """The runs (a single run, or a parent then its children) and nodes ``submit`` stores;
+    ``force`` (see :func:`forced_nodes`) is kept on every run, so a resumed one stays forced."""
     now = time.time()
     owner = owner or getpass.getuser()
     meta = sweep.run
@@ -43,6 +63,7 @@ def sweep_records(
         started=None,
         completed=None,
         n_children=0,
+        force=force,
     )
     node_names = [(n.name, n.op) for n in sweep.workflow.nodes]
 
@@ -110,6 +131,7 @@ def sweep_records(
                 None,
                 None,
                 0,
+                force=force,
             )
         )
         nodes.extend(nodes_of(rid))

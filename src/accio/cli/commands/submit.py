@@ -45,6 +45,18 @@ def register(subparsers: Any) -> None:
     submit.add_argument(
         "--no-start", action="store_true", help="do not start the scheduler in the background"
     )
+    submit.add_argument(
+        "--force",
+        action="store_true",
+        help="re-execute every node whatever the cache holds; results replace cache entries",
+    )
+    submit.add_argument(
+        "--force-node",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="re-execute this node whatever the cache holds (repeatable)",
+    )
     submit.set_defaults(handler=command(cmd_submit))
 
     wait = subparsers.add_parser(
@@ -98,7 +110,13 @@ def cmd_wait(args: argparse.Namespace) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     run = run_from_arguments(args)
     client = open_client(autostart=not args.no_start)
-    sub = client.submit(run, workflow_file=args.workflow_file, start=not args.no_start)
+    sub = client.submit(
+        run,
+        workflow_file=args.workflow_file,
+        start=not args.no_start,
+        force=args.force,
+        force_nodes=args.force_node,
+    )
     out.warn(sub.warnings)
     if args.quiet:
         for run_id in sub.run_ids:

@@ -81,6 +81,8 @@ def submit_run(client: ClientDep, lock: WriteLock, submission: s.RunSubmission) 
             tags=submission.tags,
             repeat=submission.repeat,
             seed=submission.seed,
+            force=submission.force,
+            force_nodes=submission.force_nodes,
         )
     record = client.run(sub.run_id)
     return s.SubmitOut(
