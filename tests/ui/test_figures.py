@@ -183,3 +183,26 @@ def test_size_font_and_export(figs: Figures) -> None:
     assert svg.startswith("<svg") and "1e-4" in svg
     assert render(spec, "png")[:8] == b"\x89PNG\r\n\x1a\n"
     assert render(spec, "pdf")[:5] == b"%PDF-"
+
+
+def test_quantity_parameters_carry_their_unit() -> None:
+    from accio.definitions.model import ParamDef
+    from accio.values.types import parse_type
+
+    wf = Workflow(
+        "w",
+        "v",
+        WORKFLOW.nodes,
+        (ParamDef("pause", parse_type("duration")), ParamDef("radius", parse_type("distance"))),
+    )
+    rows = [
+        {"state": "success", "pause": ms, "radius": r, "Dist/worst": float(ms * r)}
+        for ms in (1000, 2000, 4000)
+        for r in (100.0, 200.0)
+    ]
+    figs = Figures.from_table(pa.Table.from_pylist(rows), wf, REGISTRY)
+    spec = figs.against("Dist/worst", "pause")
+    assert spec["encoding"]["x"]["title"] == "pause (ms)"
+    assert spec["encoding"]["color"]["title"] == "radius (m)"
+    assert spec["encoding"]["x"]["scale"] == {"type": "log"}  # 1, 2, 4 s: a log range
+    assert spec["encoding"]["x"]["axis"]["values"] == [1000.0, 2000.0, 4000.0]

@@ -13,7 +13,7 @@ bounds and roles from operator declarations), :mod:`.specs` (Vega-Lite).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from accio.ops.registry import OperatorRegistry
 
 FORMATS = ("svg", "png", "pdf")
+#: Units of quantity parameters as ``Client.results`` gives them (canonical numbers).
+PARAM_UNITS = {"duration": "ms", "distance": "m"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,14 @@ class Figures:
         registry: OperatorRegistry | None = None,
     ) -> Figures:
         data = sweep_data(table)
+        if workflow is not None:
+            units = {}
+            for name in data.params:
+                param = workflow.param(name)
+                kind = str(param.kind) if param is not None else ""
+                if kind in PARAM_UNITS:
+                    units[name] = PARAM_UNITS[kind]
+            data = replace(data, units=units)
         return cls(data, describe(data.metrics, workflow, registry))
 
     @classmethod

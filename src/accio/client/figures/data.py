@@ -21,7 +21,7 @@ import itertools
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,13 @@ class SweepData:
     rows: tuple[dict[str, Any], ...]  # successful children only
     numeric: frozenset[str]  # swept parameters whose values are all numbers
     children: int
+    #: Units of parameters whose values are quantities (durations in ms, distances in m).
+    units: dict[str, str] = field(default_factory=dict)
+
+    def title(self, param: str) -> str:
+        """A parameter's axis title: its name, with its unit when it has one."""
+        unit = self.units.get(param)
+        return f"{param} ({unit})" if unit else param
 
     @property
     def plottable(self) -> bool:
@@ -161,7 +168,7 @@ def geometric(values: Sequence[Any]) -> bool:
 
     The sweep's parent record keeps no range definition, so ``{"log": true}`` is recognised
     by the values it produced."""
-    nums = sorted(float(v) for v in values if is_number(v))
+    nums = sorted({float(v) for v in values if is_number(v)})
     if len(nums) < 3 or nums[0] <= 0:
         return False
     ratios = [b / a for a, b in itertools.pairwise(nums)]

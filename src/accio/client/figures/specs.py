@@ -129,6 +129,7 @@ def _series(
 
 
 def _color(split: bool, others: Sequence[str], order: list[str], default: str) -> dict[str, Any]:
+    """The colour channel: one colour per series, in the given (numeric) order."""
     if not split:
         return {"value": default}
     return {
@@ -173,23 +174,24 @@ def metric_vs_param(
         )
     points.sort(key=lambda p: (sort_key(p["x"]), order.index(p["series"]) if split else 0))
     numeric = param in data.numeric
+    ptitle = data.title(param)
     xs = [p["x"] for p in points]
     x_log = numeric and _log_wanted(opts, "x", geometric(xs) or decades(xs) >= 2)
     ys = [p["mean"] for p in points] + [p["lo"] for p in points]
     y_scale = _scale(_metric_log(opts, "y", ys, info), ys, info)
     x: dict[str, Any]
     if numeric:
-        x = {"field": "x", "type": "quantitative", "title": param, "scale": _scale(x_log, xs)}
+        x = {"field": "x", "type": "quantitative", "title": ptitle, "scale": _scale(x_log, xs)}
         if x["scale"].get("type") == "log":
             x["axis"] = _log_axis(xs, data_ticks=True)
     else:
-        x = {"field": "xlabel", "type": "ordinal", "title": param, "sort": None}
-    color = _color(split, others, order, PALETTE[0])
+        x = {"field": "xlabel", "type": "ordinal", "title": ptitle, "sort": None}
+    color = _color(split, [data.title(o) for o in others], order, PALETTE[0])
     y = {"field": "mean", "type": "quantitative", "title": info.axis_title, "scale": y_scale}
     if y_scale.get("type") == "log":
         y["axis"] = _log_axis(ys)
     tooltip = [
-        {"field": "xlabel", "title": param},
+        {"field": "xlabel", "title": ptitle},
         {"field": "mean", "format": ".4g"},
         {"field": "lo", "title": "95% low", "format": ".4g"},
         {"field": "hi", "title": "95% high", "format": ".4g"},
@@ -296,7 +298,7 @@ def metric_vs_metric(
         x["axis"] = _log_axis(xs)
     if y_scale.get("type") == "log":
         y["axis"] = _log_axis(ys)
-    color = _color(split, others, series_order, PALETTE[1])
+    color = _color(split, [data.title(o) for o in others], series_order, PALETTE[1])
     joined = order_param is not None and order_param in data.numeric
     layers: list[dict[str, Any]] = [
         {
@@ -316,7 +318,10 @@ def metric_vs_metric(
                 "y": y,
                 "order": {"field": "rank"},
                 "tooltip": [
-                    {"field": "label", "title": order_param or "point"},
+                    {
+                        "field": "label",
+                        "title": data.title(order_param) if order_param else "point",
+                    },
                     *([{"field": "series", "title": ", ".join(others)}] if split else []),
                     {"field": "x", "title": xi.axis_title, "format": ".4g"},
                     {"field": "y", "title": yi.axis_title, "format": ".4g"},
@@ -336,7 +341,7 @@ def metric_vs_metric(
     ]
     subtitle = "means with 95 % intervals over repeats"
     if order_param:
-        subtitle = f"points labelled with {order_param}; " + subtitle
+        subtitle = f"points labelled with {data.title(order_param)}; " + subtitle
     return {
         "$schema": SCHEMA,
         "title": {"text": f"{yi.title} against {xi.title}", "subtitle": subtitle},
