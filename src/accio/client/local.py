@@ -2,12 +2,9 @@
 
 ::
 
-    from accio.client.local import LocalClient
     client = LocalClient()                        # $ACCIO_HOME or ~/.accio
-    client.push("workflow.json")
     sub = client.submit("sweep.json", repeat=2)   # returns at once; the scheduler runs it
-    client.wait(sub.run_id)
-    table = client.results(sub.run_id)            # pyarrow.Table, one row per child
+    table = client.results(client.wait(sub.run_id).id)  # pyarrow.Table, one row per child
 """
 
 from __future__ import annotations
@@ -20,11 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from accio.cache.explain import NodeExplanation
+from accio.client import progress
 from accio.client.contract import AccioClient, RunSource, SchedulerStatus, Submission
 from accio.client.lookup import pick_run_id, prepare_run
 from accio.client.models import OperatorOut, RetentionOut
 from accio.client.sweeps import forced_nodes, sweep_records
-from accio.client.tables import wide_table
 from accio.config import ExecutorName, Settings
 from accio.definitions.documents import workflow_from_document
 from accio.definitions.load import read_json_file, split_workflow_spec, workflow_id_from_path
@@ -32,8 +29,6 @@ from accio.definitions.model import Workflow
 from accio.definitions.sweep import Sweep
 from accio.engine import daemon
 from accio.engine.health import read_status
-from accio.engine.runtime import Runtime, open_runtime
-from accio.engine.scheduler import Scheduler
 from accio.engine.tuning import paused_gc
 from accio.errors import NotFoundError, Problem, RuntimeFailure
 from accio.ops.registry import OperatorRegistry
@@ -50,6 +45,9 @@ from accio.storage.records import (
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from accio.engine.runtime import Runtime
+    from accio.engine.scheduler import Scheduler
 
 
 class LocalClient:
@@ -72,6 +70,7 @@ class LocalClient:
         self.autostart = autostart
         self._registry = registry
         self._runtime: Runtime | None = None
+        self._storage: Storage | None = None  # storage alone, for reads before any runtime
 
     # ----------------------------------------------------------------- plumbing
     @property
@@ -79,13 +78,23 @@ class LocalClient:
         """The runtime of the home, opened on first use (engine-level callers and tests only:
         front ends use the contract's methods)."""
         if self._runtime is None:
+            from accio.engine.runtime import open_runtime  # the engine, only when used
+
             self._runtime = open_runtime(self.settings, self._registry)
         return self._runtime
 
     @property
     def storage(self) -> Storage:
-        """The home's storage (tests and engine-level tools; front ends use the contract)."""
-        return self.runtime.storage
+        """The home's storage. Reads need no runtime: a CLI read (``get runs``) imports neither
+        the engine nor pyarrow."""
+        if self._runtime is not None:
+            return self._runtime.storage
+        if self._storage is None:
+            from accio.storage.sqlite import open_storage
+
+            self.settings.home.mkdir(parents=True, exist_ok=True)
+            self._storage = open_storage(self.settings)
+        return self._storage
 
     @property
     def registry(self) -> OperatorRegistry:
@@ -96,6 +105,9 @@ class LocalClient:
         self.runtime  # noqa: B018
 
     def close(self) -> None:
+        if self._storage is not None:
+            self._storage.close()
+            self._storage = None
         if self._runtime is not None:
             self._runtime.close()
             self._runtime = None
@@ -130,13 +142,13 @@ class LocalClient:
             created=time.time(),
             active=True,
         )
-        storage = self.runtime.storage
+        storage = self.storage
         new = storage.push_workflow(record)
         return storage.get_workflow(workflow.id, workflow.version), new
 
     def workflow_record(self, spec: str) -> WorkflowRecord:
         wf_id, version = split_workflow_spec(spec)
-        storage = self.runtime.storage
+        storage = self.storage
         if version is None or len(version) == 40:
             return storage.get_workflow(wf_id, version)
         matches = [w for w in storage.workflow_versions(wf_id) if w.version.startswith(version)]
@@ -164,7 +176,7 @@ class LocalClient:
         *,
         include_inactive: bool = False,
     ) -> list[WorkflowRecord]:
-        return self.runtime.storage.list_workflows(
+        return self.storage.list_workflows(
             owner, text, limit, offset, include_inactive=include_inactive
         )
 
@@ -175,7 +187,7 @@ class LocalClient:
         return len(found)
 
     def workflow_versions(self, wf_id: str) -> list[WorkflowRecord]:
-        return self.runtime.storage.workflow_versions(wf_id)
+        return self.storage.workflow_versions(wf_id)
 
     def operators(self, *, include_deprecated: bool = False) -> list[OperatorOut]:
         specs = sorted(self.registry, key=lambda o: (o.category, o.name))
@@ -248,7 +260,7 @@ class LocalClient:
         record, _ = self._store_workflow(sweep.workflow)  # the run records the exact version
         with paused_gc():  # 10^4 children: tens of thousands of records at once
             runs, nodes = sweep_records(sweep, record.version, self.settings.user, forced)
-            self.runtime.storage.create_runs(runs, nodes)
+            self.storage.create_runs(runs, nodes)
         self.runtime.control.send("submitted", [runs[0].id])
         if self.autostart if start is None else start:
             daemon.start_background(self.settings)
@@ -262,47 +274,43 @@ class LocalClient:
         )
 
     def run(self, run_id: str) -> RunRecord:
-        return self.runtime.storage.get_run(run_id)
+        return self.storage.get_run(run_id)
 
     def run_ids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:
-        return self.runtime.storage.run_ids_with_prefix(prefix, limit)
+        return self.storage.run_ids_with_prefix(prefix, limit)
 
     def resolve_run_id(self, prefix: str) -> str:
         return pick_run_id(prefix, self.run_ids_with_prefix(prefix) if prefix else [])
 
     def runs(self, f: RunsFilter | None = None, **kwargs: Any) -> list[RunRecord]:
-        return self.runtime.storage.list_runs(f or RunsFilter(**kwargs))
+        return self.storage.list_runs(f or RunsFilter(**kwargs))
 
     def count_runs(self, f: RunsFilter | None = None, **kwargs: Any) -> int:
-        return self.runtime.storage.count_runs(f or RunsFilter(**kwargs))
+        return self.storage.count_runs(f or RunsFilter(**kwargs))
 
     def children(self, run_id: str, limit: int | None = None, offset: int = 0) -> list[RunRecord]:
-        return self.runtime.storage.children(run_id, limit=limit, offset=offset)
+        return self.storage.children(run_id, limit=limit, offset=offset)
 
     def child_counts(self, run_id: str) -> dict[str, int]:
-        return self.runtime.storage.child_state_counts(run_id)
+        return self.storage.child_state_counts(run_id)
 
     def child_node_counts(self, run_id: str) -> dict[str, dict[str, int]]:
-        return self.runtime.storage.child_node_counts(run_id)
+        return self.storage.child_node_counts(run_id)
 
     def node_counts(self, run_id: str) -> dict[str, int]:
-        return dict(self.runtime.storage.node_state_counts([run_id]).get(run_id, {}))
+        return dict(self.storage.node_state_counts([run_id]).get(run_id, {}))
 
     def node_progress(self, run_id: str) -> dict[str, int]:
-        from accio.client.progress import node_progress
-
-        return node_progress(self, self.run(run_id))
+        return progress.node_progress(self, self.run(run_id))
 
     def failure_reason(self, run_id: str) -> str | None:
-        from accio.client.progress import failure_reason
-
-        return failure_reason(self, self.run(run_id))
+        return progress.failure_reason(self, self.run(run_id))
 
     def nodes(self, run_id: str) -> list[NodeRecord]:
-        return self.runtime.storage.get_nodes(run_id)
+        return self.storage.get_nodes(run_id)
 
     def node(self, run_id: str, name: str) -> NodeRecord:
-        return self.runtime.storage.get_node(run_id, name)
+        return self.storage.get_node(run_id, name)
 
     def edit(
         self,
@@ -313,7 +321,7 @@ class LocalClient:
         tags: Sequence[str] | None = None,
     ) -> RunRecord:
         """Edit metadata; a child's id edits its parent (children have no metadata of their own)."""
-        return self.runtime.storage.update_metadata(
+        return self.storage.update_metadata(
             run_id, name=name, notes=notes, tags=tuple(tags) if tags is not None else None
         )
 
@@ -326,7 +334,7 @@ class LocalClient:
         limit: int | None = None,
         since: float | None = None,
     ) -> list[LogLine]:
-        storage = self.runtime.storage
+        storage = self.storage
         storage.get_node(run_id, node)  # NotFoundError for an unknown node
         return storage.get_logs(run_id, node, streams=tuple(streams), limit=limit, since=since)
 
@@ -383,7 +391,7 @@ class LocalClient:
             time.sleep(poll)
 
     def kill(self, run_ids: Sequence[str]) -> None:
-        storage = self.runtime.storage
+        storage = self.storage
         records = [storage.get_run(r) for r in run_ids]  # NotFoundError first
         if self.scheduler_running():
             self.runtime.control.send("kill", [r.id for r in records])
@@ -398,7 +406,7 @@ class LocalClient:
             scheduler.close()
 
     def delete(self, run_ids: Sequence[str]) -> list[str]:
-        storage = self.runtime.storage
+        storage = self.storage
         records = [storage.get_run(r) for r in run_ids]
         if self.scheduler_running():
             self.runtime.control.send("delete", [r.id for r in records])
@@ -427,9 +435,11 @@ class LocalClient:
     # ----------------------------------------------------------------- results
     def results(self, run_id: str) -> pa.Table:
         """One row per child (or the single run): parameters, seed, state and scalar outputs."""
-        storage = self.runtime.storage
+        storage = self.storage
         record = storage.get_run(run_id)
         runs = storage.children(run_id) if record.is_parent else [record]
+        from accio.client.tables import wide_table  # pyarrow: only for results
+
         return wide_table(runs, storage.nodes_of_runs([r.id for r in runs]))
 
     def explain(self, run_id: str, node: str | None = None) -> list[NodeExplanation]:
@@ -437,7 +447,7 @@ class LocalClient:
         execution of the same operator (input X, version, code, seed)."""
         from accio.cache.explain import explain_node
 
-        storage = self.runtime.storage
+        storage = self.storage
         nodes = storage.get_nodes(run_id)
         if node is not None:
             nodes = [n for n in nodes if n.name == node]
@@ -458,8 +468,7 @@ class LocalClient:
         older_than: float | None = None,
         dry_run: bool = False,
     ) -> RetentionOut:
-        """Retention (see the contract); unfinished runs are never deleted."""
-        from accio.client.retention import retain
+        from accio.client.retention import retain  # unfinished runs are never deleted
 
         return retain(self, keep_last=keep_last, older_than=older_than, dry_run=dry_run)
 
@@ -467,7 +476,7 @@ class LocalClient:
         """Delete artifacts no run or cache entry references; returns (files, bytes)."""
         from accio.cache.gc import gc
 
-        return gc(self.runtime.artifacts, self.runtime.storage)
+        return gc(self.runtime.artifacts, self.storage)
 
 
 def _is_digest(text: str) -> bool:
@@ -475,7 +484,7 @@ def _is_digest(text: str) -> bool:
 
 
 def _await(done: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.time() + timeout
+    deadline = time.time() + timeout  # a scheduler handles kill/delete: wait for its effect
     while not done():
         if time.time() > deadline:
             raise RuntimeFailure("the scheduler did not handle the request in time")
@@ -483,8 +492,7 @@ def _await(done: Callable[[], bool], timeout: float = 30.0) -> None:
 
 
 def _static_check(local: LocalClient) -> AccioClient:
-    """mypy proves here that the local client implements the contract."""
-    return local
+    return local  # mypy proves here that the local client implements the contract
 
 
 __all__ = ["LocalClient"]
