@@ -5,18 +5,49 @@ scheduler address. Tasks run :func:`accio.executors.worker.execute_task` on the 
 must see the same artifact store path (a shared filesystem) and have the operator plugins
 installed. Declared resources are passed to Dask as ``resources={"cpus": ..}`` only when the
 workers advertise them; otherwise Dask's own slots decide.
+
+Live logs: a task's lines are sent while it runs as Dask worker events (topic
+:data:`LIVE_TOPIC`, every 0.25 s, through the Dask scheduler to this client), the rest with its
+result. An event may arrive after the result; log lines are ordered by their time when read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from typing import Any
 
 from accio.errors import UsageError
-from accio.executors.base import Executor, NodeTask, TaskResult
-from accio.executors.worker import execute_task
+from accio.executors.base import Executor, NodeTask, TaskLogs, TaskResult
+from accio.executors.worker import LivePump, execute_task
+from accio.storage.records import LogLine
+
+#: Dask event topic of the lines of running tasks.
+LIVE_TOPIC = "accio-live-logs"
+#: Tasks whose (run, node) is kept for late live lines.
+KEEP_NAMES = 100_000
+
+
+def run_task(task: NodeTask, artifacts_root: str) -> TaskResult:
+    """On a Dask worker: :func:`execute_task`, its lines sent as worker events while it runs."""
+    try:
+        from distributed import get_worker
+
+        worker: Any = get_worker()
+    except (ImportError, ValueError):  # not on a worker (a test calling it directly)
+        return execute_task(task, artifacts_root)
+
+    def send(message: TaskLogs) -> None:
+        lines = [list(line) for line in message.lines]
+        worker.log_event(LIVE_TOPIC, {"task": message.task_id, "lines": lines})
+
+    pump = LivePump(send)
+    try:
+        return execute_task(task, artifacts_root, live=pump)
+    finally:
+        pump.close()
 
 
 class DaskExecutor(Executor):
@@ -42,6 +73,24 @@ class DaskExecutor(Executor):
         as_completed: Any = distributed.as_completed
         self._completed: Any = as_completed([], with_results=False)
         self._killed: list[TaskResult] = []
+        self._names: OrderedDict[int, tuple[str, str]] = OrderedDict()  # task -> (run, node)
+        self._live: deque[dict[str, Any]] = deque()  # appended by the client's event thread
+        client.subscribe_topic(LIVE_TOPIC, self._on_live)
+
+    def _on_live(self, event: tuple[float, dict[str, Any]]) -> None:
+        self._live.append(event[1])
+
+    def take_logs(self) -> list[LogLine]:
+        out: list[LogLine] = []
+        while self._live:
+            message = self._live.popleft()
+            names = self._names.get(message["task"])
+            if names is not None:
+                out.extend(
+                    LogLine(names[0], names[1], ts, stream, line)
+                    for ts, stream, line in message["lines"]
+                )
+        return out
 
     @classmethod
     def connect(cls, address: str | None, artifacts_root: str, *, workers: int) -> DaskExecutor:
@@ -79,8 +128,11 @@ class DaskExecutor(Executor):
 
     def submit(self, tasks: Sequence[NodeTask]) -> None:
         for task in tasks:
+            self._names[task.task_id] = (task.run_id, task.node)
+            while len(self._names) > KEEP_NAMES:
+                self._names.popitem(last=False)
             future = self.client.submit(
-                execute_task,
+                run_task,
                 task,
                 self.artifacts_root,
                 key=f"accio-{task.run_id}-{task.node}-{task.task_id}",
@@ -128,6 +180,8 @@ class DaskExecutor(Executor):
                 self._killed.append(TaskResult(task_id, "killed", finished=time.time()))
 
     def stop(self) -> None:
+        with contextlib.suppress(Exception):  # the client may be closed already
+            self.client.unsubscribe_topic(LIVE_TOPIC)
         for future in self._futures.values():
             future.cancel()
         self._futures.clear()

@@ -76,7 +76,12 @@ class LivePump:
         self._task: int | None = None
         self._sink: list[LogEntry] = []
         self._sent = 0
+        self._closed = False
         threading.Thread(target=self._loop, name="accio-live-logs", daemon=True).start()
+
+    def close(self) -> None:
+        """Stop the thread at its next tick (a pump per task, as on Dask)."""
+        self._closed = True
 
     def begin(self, task_id: int, sink: list[LogEntry]) -> None:
         with self._lock:
@@ -89,7 +94,7 @@ class LivePump:
             return sent
 
     def _loop(self) -> None:
-        while True:
+        while not self._closed:
             time.sleep(self._interval)
             with self._lock:
                 if self._task is None or len(self._sink) <= self._sent:
