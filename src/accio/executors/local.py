@@ -138,8 +138,8 @@ class LocalExecutor(Executor):
         Tasks sent together run one after the other in that worker: the number running at once
         never exceeds the number of workers.
         """
-        workers = [w for w in self._workers if not w.retiring] or self._workers
-        while self._backlog:
+        workers = [w for w in self._workers if not w.retiring]
+        while self._backlog and workers:  # none: wait for a retiring worker to be replaced
             worker = min(workers, key=lambda w: len(w.tasks))
             if len(worker.tasks) > self._batch:
                 return

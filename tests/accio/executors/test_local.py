@@ -99,9 +99,9 @@ def test_a_busy_worker_is_recycled_once_its_task_ends(
             assert not executor.poll(0.05)
         write_plugin(2.0, module)
         executor.recycle()  # task 1 runs on: it is not killed
-        results: list[TaskResult] = []
-        while not results and time.time() < deadline:
-            results = executor.poll(0.05)
-        old = outputs(results[0])
-        new = outputs(run_one(executor, task(2))[0])
+        executor.submit([task(2)])  # waits for a worker with the new code
+        results: dict[int, TaskResult] = {}
+        while len(results) < 2 and time.time() < deadline:
+            results.update((r.task_id, r) for r in executor.poll(0.05))
+    old, new = outputs(results[1]), outputs(results[2])
     assert old["value"] == 1.0 and new["value"] == 2.0 and new["pid"] != old["pid"]
