@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean screenshots
+.PHONY: demo test lint bench clean screenshots soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,8 @@ clean:
 
 screenshots: $(STAMP)
 	$(BIN)/python scripts/screenshots.py
+
+# Fault campaign (not run by CI): SIGKILL the scheduler and workers during a sweep, then check.
+#   make soak SOAK_ARGS="--children 200 --trials 5"
+soak: $(STAMP)
+	$(BIN)/python scripts/soak.py $(SOAK_ARGS)

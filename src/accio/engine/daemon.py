@@ -128,7 +128,7 @@ def serve_foreground(
     args = service_command(
         settings.home, idle_timeout=idle_timeout, http=http, strict_http=strict_http
     )
-    proc = subprocess.Popen(args, env={**os.environ, "ACCIO_HOME": str(settings.home)})
+    proc = subprocess.Popen(args, env=scheduler_env(settings))
 
     def forward(signum: int, frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -199,7 +199,7 @@ def launch(
             stdout=subprocess.PIPE,
             stderr=log,
             start_new_session=True,
-            env={**os.environ, "ACCIO_HOME": str(home)},
+            env=scheduler_env(settings),
             check=False,
             timeout=120,
         )
@@ -214,6 +214,17 @@ def launch(
             is_running(home), report.url, report.message, report.code, report.already
         )
     return report
+
+
+def scheduler_env(settings: Settings) -> dict[str, str]:
+    """The environment of a scheduler started for ``settings``: the caller's, with the home,
+    database and plugins of the settings (a client built from explicit settings must not start
+    a scheduler that cannot find its operators)."""
+    env = {**os.environ, "ACCIO_HOME": str(settings.home)}
+    env["ACCIO_DATABASE_URL"] = settings.database_url
+    if settings.plugins:
+        env["ACCIO_PLUGINS"] = settings.plugins
+    return env
 
 
 def _read_report(stdout: bytes) -> StartReport | None:
