@@ -20,7 +20,6 @@ from accio.cache.explain import NodeExplanation
 from accio.client import progress
 from accio.client.contract import AccioClient, RunSource, SchedulerStatus, Submission
 from accio.client.lookup import pick_run_id, prepare_run
-from accio.client.models import OperatorOut, RetentionOut
 from accio.client.sweeps import forced_nodes, sweep_records
 from accio.config import ExecutorName, Settings
 from accio.definitions.documents import workflow_from_document
@@ -46,6 +45,7 @@ from accio.storage.records import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from accio.client.models import OperatorOut, RetentionOut
     from accio.engine.runtime import Runtime
     from accio.engine.scheduler import Scheduler
 
@@ -105,12 +105,10 @@ class LocalClient:
         self.runtime  # noqa: B018
 
     def close(self) -> None:
-        if self._storage is not None:
-            self._storage.close()
-            self._storage = None
-        if self._runtime is not None:
-            self._runtime.close()
-            self._runtime = None
+        for part in (self._storage, self._runtime):
+            if part is not None:
+                part.close()
+        self._storage = self._runtime = None
 
     def __enter__(self) -> LocalClient:
         return self
@@ -190,6 +188,8 @@ class LocalClient:
         return self.storage.workflow_versions(wf_id)
 
     def operators(self, *, include_deprecated: bool = False) -> list[OperatorOut]:
+        from accio.client.models import OperatorOut  # pydantic: not for every command
+
         specs = sorted(self.registry, key=lambda o: (o.category, o.name))
         return [
             OperatorOut.model_validate(o.describe())
@@ -198,6 +198,8 @@ class LocalClient:
         ]
 
     def operator(self, name: str) -> OperatorOut:
+        from accio.client.models import OperatorOut
+
         spec = self.registry.get(name)
         if spec is None:
             raise NotFoundError(f"no operator {name!r}{self.registry.suggest(name)}")

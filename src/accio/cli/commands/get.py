@@ -108,7 +108,6 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 
 def get_runs(args: argparse.Namespace) -> int:
-    from accio.client.models import run_out
     from accio.client.progress import node_progress, short_progress
 
     states = split_values(args.states)
@@ -133,6 +132,8 @@ def get_runs(args: argparse.Namespace) -> int:
     else:
         runs = client.runs(f)
     if args.json:
+        from accio.client.models import run_out  # pydantic: only for --json
+
         out.print_json([run_out(r).model_dump(mode="json") for r in runs])
         return EXIT_OK
     total = client.count_runs(f)
