@@ -254,3 +254,27 @@ def test_a_killed_scheduler_leaves_no_live_url(tmp_path: Path) -> None:
         assert daemon.server_url(home) is None and not daemon.url_path(home).exists()
     finally:
         daemon.stop(home)
+
+
+def test_a_client_with_explicit_settings_starts_a_scheduler_that_knows_its_plugins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plugins are in the Settings only, not in the environment: the auto-started
+    scheduler must still find the operators (every node failed 'unknown operator')."""
+    monkeypatch.delenv("ACCIO_PLUGINS", raising=False)
+    home = tmp_path / "home"
+    settings = Settings.from_env(_env(home, ACCIO_HTTP="off"))
+    assert daemon.scheduler_env(settings)["ACCIO_PLUGINS"] == "accio.testing:operators"
+    workflow = {
+        "id": "one",
+        "params": [{"name": "x", "kind": "double", "default_value": 1.0}],
+        "graph": [{"op": "Add", "name": "Plus", "inputs": {"a": {"param": "x"}, "b": 2.0}}],
+    }
+    try:
+        with LocalClient(settings=settings, autostart=True) as client:
+            client.push(workflow)
+            sub = client.submit({"workflow": "one", "params": {"x": 3.0}, "seed": 1})
+            assert client.wait(sub.run_id, timeout=60).state == "success"
+            assert json.loads(client.node(sub.run_id, "Plus").outputs or "{}")["sum"]["value"] == 5
+    finally:
+        daemon.stop(home)
