@@ -206,3 +206,18 @@ def test_quantity_parameters_carry_their_unit() -> None:
     assert spec["encoding"]["color"]["title"] == "radius (m)"
     assert spec["encoding"]["x"]["scale"] == {"type": "log"}  # 1, 2, 4 s: a log range
     assert spec["encoding"]["x"]["axis"]["values"] == [1000.0, 2000.0, 4000.0]
+
+
+def test_exact_bootstrap_matches_every_resample() -> None:
+    import itertools
+
+    values = [0.2, 0.35, 0.5, 0.95]
+    means = sorted(sum(r) / 4 for r in itertools.product(values, repeat=4))  # 256 resamples
+    k = len(means)
+    lo = means[math.ceil(0.025 * k) - 1]
+    hi = means[math.ceil(0.975 * k) - 1]
+    assert bootstrap(values)[1:] == pytest.approx((lo, hi))
+    # with 3 repeats every resample of one value has probability 1/27 > 2.5 %: min and max
+    assert bootstrap([0.93, 0.97, 1.0])[1:] == (0.93, 1.0)
+    many = [0.1 * i for i in range(1, 11)]  # beyond 6 values: sampled, seeded, reproducible
+    assert bootstrap(many) == bootstrap(many) and 0.1 < bootstrap(many)[1] < 0.55

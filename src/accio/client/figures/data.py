@@ -6,15 +6,16 @@ Intervals (95 %) over the repeats of a parameter combination:
   bootstrap** of the mean: every resampled mean lies between the smallest and the largest
   repeat, so the interval never leaves the metric's range. Wilson's interval would need a count
   of successes out of trials; a rate averaged over users and repeats has no such count.
-  With 3 repeats the bootstrap has only 10 distinct means: the interval is the range those
-  allow, honest about how little 3 repeats say.
+  With 3 repeats the bootstrap has only 10 distinct means, enumerated exactly with their
+  probabilities: the interval is what those allow, honest about how little 3 repeats say.
 * any other metric gets Student's t interval, clipped to a declared bound if one exists.
 
-Resampling uses a fixed generator seeded from the values, so a figure is reproducible.
+Beyond 6 repeats, resampling uses a generator seeded from the values: figures are reproducible.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import itertools
@@ -29,7 +30,9 @@ import pyarrow as pa
 
 #: Columns of ``Client.results`` that are neither parameters nor outputs.
 META_COLUMNS = frozenset({"run_id", "name", "repeat", "seed", "state"})
-BOOTSTRAP_SAMPLES = 4000
+BOOTSTRAP_SAMPLES = 2000
+#: Repeats up to which the bootstrap distribution is enumerated rather than sampled.
+EXACT_BOOTSTRAP_MAX = 6
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,12 @@ def sweep_data(table: pa.Table) -> SweepData:
     return SweepData(tuple(params), constants, metrics, rows, frozenset(numeric), len(rows_all))
 
 
+@functools.lru_cache(maxsize=256)
+def _t975(dof: int) -> float:
+    stats: Any = importlib.import_module("scipy.stats")  # untyped; loaded only to plot
+    return float(stats.t.ppf(0.975, dof))
+
+
 def student_t(values: Sequence[float]) -> tuple[float, float, float]:
     """Mean and its 95 % Student t interval (the mean thrice for one value)."""
     n = len(values)
@@ -115,23 +124,50 @@ def student_t(values: Sequence[float]) -> tuple[float, float, float]:
     if n < 2:
         return mean, mean, mean
     var = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
-    stats: Any = importlib.import_module("scipy.stats")  # untyped; loaded only to plot
-    half = float(stats.t.ppf(0.975, n - 1)) * math.sqrt(var / n)
+    half = _t975(n - 1) * math.sqrt(var / n)
     return mean, mean - half, mean + half
 
 
+@functools.lru_cache(maxsize=16)
+def _resamples(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every distinct bootstrap resample of ``n`` values as counts per value, with its
+    probability (multinomial): ``C(2n-1, n)`` of them, 10 for 3 repeats, 462 for 6."""
+    counts, weights = [], []
+    for combo in itertools.combinations_with_replacement(range(n), n):
+        c = np.bincount(combo, minlength=n)
+        counts.append(c)
+        weights.append(math.factorial(n) / math.prod(math.factorial(int(k)) for k in c))
+    w = np.asarray(weights) / n**n
+    return np.asarray(counts, dtype=float), w
+
+
+def _weighted_quantiles(x: np.ndarray, w: np.ndarray, qs: Sequence[float]) -> list[float]:
+    order = np.argsort(x, kind="stable")
+    xs, cum = x[order], np.cumsum(w[order])
+    last = len(xs) - 1
+    return [float(xs[min(int(np.searchsorted(cum, q - 1e-12)), last)]) for q in qs]
+
+
 def bootstrap(values: Sequence[float]) -> tuple[float, float, float]:
-    """Mean and the 95 % percentile-bootstrap interval of the mean (reproducible)."""
+    """Mean and the 95 % percentile-bootstrap interval of the mean (reproducible).
+
+    Up to :data:`EXACT_BOOTSTRAP_MAX` values the bootstrap distribution is enumerated exactly
+    (no sampling noise, and fast); beyond, :data:`BOOTSTRAP_SAMPLES` resamples from a
+    generator seeded by the values."""
     n = len(values)
     arr = np.asarray(values, dtype=float)
     mean = float(arr.mean())
     if n < 2 or float(arr.min()) == float(arr.max()):
         return mean, mean, mean
+    if n <= EXACT_BOOTSTRAP_MAX:
+        counts, w = _resamples(n)
+        lo, hi = _weighted_quantiles(counts @ arr / n, w, (0.025, 0.975))
+        return mean, lo, hi
     seed = int.from_bytes(hashlib.sha256(arr.tobytes()).digest()[:8], "little")
     rng = np.random.default_rng(seed)
-    means = arr[rng.integers(0, n, size=(BOOTSTRAP_SAMPLES, n))].mean(axis=1)
-    lo, hi = np.quantile(means, [0.025, 0.975])
-    return mean, float(lo), float(hi)
+    means = arr[rng.integers(0, n, size=(BOOTSTRAP_SAMPLES, n), dtype=np.int32)].mean(axis=1)
+    q_lo, q_hi = np.quantile(means, [0.025, 0.975])
+    return mean, float(q_lo), float(q_hi)
 
 
 def interval(
