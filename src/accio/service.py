@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -231,8 +232,18 @@ def main(argv: list[str] | None = None) -> None:
         if ready is not None:
             ready({"state": "failed", "message": str(exc), "code": exc.exit_code})
         code = exc.exit_code
-    except Exception as exc:  # logged with its traceback; the launcher reports exit 5
-        log.exception("the scheduler failed")
+    except Exception as exc:  # the traceback goes to the log file, never to a terminal
+        if args.detach:
+            log.exception("the scheduler failed")
+        else:
+            log.error(
+                "the scheduler failed: %s: %s (details in %s)",
+                type(exc).__name__,
+                exc,
+                daemon.log_path(home),
+            )
+            with open(daemon.log_path(home), "a") as out:
+                traceback.print_exc(file=out)
         if ready is not None:
             ready({"state": "failed", "message": f"{type(exc).__name__}: {exc}", "code": 5})
         code = 5

@@ -16,7 +16,15 @@ from accio.cli import render as out
 from accio.cli.commands.common import command, open_client
 from accio.config import DEFAULT_HTTP, Settings, parse_http_address
 from accio.engine import daemon
-from accio.errors import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, RuntimeFailure, UsageError
+from accio.errors import (
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_RUNTIME,
+    EXIT_USAGE,
+    AccioError,
+    RuntimeFailure,
+    UsageError,
+)
 from accio.states import UNFINISHED_RUN_STATES
 from accio.storage.records import RunsFilter
 
@@ -99,8 +107,8 @@ def _start(
     report = daemon.launch(settings, idle_timeout=idle_timeout, http=http, strict=True)
     if not report.running:
         why = report.message or f"see {daemon.log_path(home)}"
-        error = UsageError if report.code == EXIT_USAGE else RuntimeFailure
-        raise error(f"the scheduler did not start: {why}")
+        errors = {EXIT_USAGE: UsageError, EXIT_INTERNAL: AccioError}
+        raise errors.get(report.code, RuntimeFailure)(f"the scheduler did not start: {why}")
     pid = daemon.running_pid(home)
     if report.already:  # another start won the race
         out.print_line(f"Scheduler already running (pid {pid or '?'}, home {home})")
