@@ -27,6 +27,7 @@ from accio.cli.commands import (
     get,
     kill_delete,
     logs,
+    new,
     plot,
     server,
     submit,
@@ -57,6 +58,7 @@ COMMAND_MODULES = [
     ui,
     verify,
     tune,
+    new,
     completion,
 ]
 
