@@ -232,6 +232,11 @@ def main(argv: list[str] | None = None) -> None:
         if ready is not None:
             ready({"state": "failed", "message": str(exc), "code": exc.exit_code})
         code = exc.exit_code
+    except OSError as exc:  # the environment (a path, a permission, a full disk): exit 4
+        log.error("the scheduler cannot start: %s", exc)
+        if ready is not None:
+            ready({"state": "failed", "message": f"{exc}", "code": 4})
+        code = 4
     except Exception as exc:  # the traceback goes to the log file, never to a terminal
         if args.detach:
             log.exception("the scheduler failed")
