@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from accio.cache.gc import DEFAULT_MIN_AGE_S, collect, plan_retention
 from accio.client.runs_out import RetentionOut
+from accio.errors import UsageError
 from accio.states import TERMINAL_RUN_STATES
 from accio.storage.records import RunRecord, RunsFilter
 
@@ -29,6 +30,8 @@ def retain(
     dry_run: bool = False,
 ) -> RetentionOut:
     """Apply (or with ``dry_run`` only count) a retention policy on the client's home."""
+    if keep_last is None and older_than is None:
+        raise UsageError("a retention policy needs keep_last or older_than")
     storage = client.storage
     top = storage.list_runs(RunsFilter(limit=max(1, storage.count_runs(RunsFilter()))))
     doomed = retention_victims(top, keep_last, older_than, time.time())

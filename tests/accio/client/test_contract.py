@@ -210,3 +210,19 @@ def test_wait_and_scheduler_status(client: AccioClient, home: Home) -> None:
     assert status.remote is isinstance(client, RemoteClient)
     assert status.running is isinstance(client, RemoteClient)  # no scheduler runs locally
     assert client.scheduler_running() is status.running
+
+
+def test_progress_failure_reasons_and_retention(client: AccioClient, home: Home) -> None:
+    # a sweep's progress is over every child's nodes: 16 children x 5 nodes
+    progress = client.node_progress(home.sweep)
+    assert sum(progress.values()) == 80
+    assert set(progress) <= {"success", "cached"}
+    assert client.node_progress(home.single) == home.local.node_counts(home.single)
+    assert client.failure_reason(home.sweep) is None
+    # retention, dry run only (the module's home is shared): keep the newest run
+    plan = client.retain(keep_last=1, dry_run=True)
+    assert plan.dry_run is True and plan.runs == [home.sweep]
+    assert plan.runs_deleted == 17
+    assert client.run(home.sweep).id == home.sweep  # nothing deleted
+    with pytest.raises(UsageError):  # no policy: nothing is deleted by accident
+        client.retain()
