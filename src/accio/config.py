@@ -85,6 +85,11 @@ class Settings:
         Whether a scheduler serves them at all (``$ACCIO_HTTP=off`` says no).
     max_body_bytes
         Largest request body the HTTP server accepts (``$ACCIO_MAX_BODY_MB``, default 16 MiB).
+    artifacts_url
+        Artifact store URL (``$ACCIO_ARTIFACTS_URL``: ``s3://bucket/prefix``, any fsspec URL,
+        or a shared folder); None keeps ``artifacts_dir``. Credentials: the AWS environment.
+    s3_endpoint
+        S3 endpoint of ``artifacts_url`` (``$ACCIO_S3_ENDPOINT``, e.g. ``http://host:8333``).
     """
 
     home: Path
@@ -101,6 +106,8 @@ class Settings:
     http: str = DEFAULT_HTTP
     serve_http: bool = True
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    artifacts_url: str | None = None
+    s3_endpoint: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -130,6 +137,8 @@ class Settings:
             http=http if http and serve_http else DEFAULT_HTTP,
             serve_http=serve_http,
             max_body_bytes=body_mb * 2**20,
+            artifacts_url=(env.get("ACCIO_ARTIFACTS_URL") or "").strip() or None,
+            s3_endpoint=(env.get("ACCIO_S3_ENDPOINT") or "").strip() or None,
         )
 
 

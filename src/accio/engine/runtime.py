@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from accio.cache.artifacts import LocalArtifactStore
+from accio.cache.artifacts import ArtifactStore
 from accio.cache.fingerprint import use_cache_file
+from accio.cache.stores import open_settings_store, store_locator
 from accio.cache.verify import guard_cache_hits
 from accio.config import ExecutorName, Settings
 from accio.engine.control import ControlChannel
@@ -21,7 +22,7 @@ from accio.storage.sqlite import open_storage
 class Runtime:
     settings: Settings
     storage: Storage
-    artifacts: LocalArtifactStore
+    artifacts: ArtifactStore
     registry: OperatorRegistry
     control: ControlChannel = field(init=False)
 
@@ -39,7 +40,7 @@ class Runtime:
         ``cpus`` single-threaded worker processes when no address is set.
         """
         chosen = name or getattr(self.settings, "executor", "local")
-        root = str(self.settings.artifacts_dir)
+        root = store_locator(self.settings)  # workers open the store themselves
         if chosen == "inline":
             from accio.executors.inline import InlineExecutor
 
@@ -69,7 +70,7 @@ class Runtime:
 def open_runtime(settings: Settings, registry: OperatorRegistry | None = None) -> Runtime:
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    storage, store = open_storage(settings), LocalArtifactStore(settings.artifacts_dir)
+    storage, store = open_storage(settings), open_settings_store(settings)
     guard_cache_hits(storage, store)  # a hit on a damaged or missing artifact is a miss
     use_cache_file(settings.home / "fingerprints.sqlite3")  # hashes of files nodes read
     if registry is None:  # the settings' plugin list, as the scheduler's workers load it

@@ -21,10 +21,10 @@ import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from accio.cache.artifacts import CorruptArtifact, LocalArtifactStore
+from accio.cache.artifacts import ArtifactStore, CorruptArtifact
+from accio.cache.stores import open_store
 from accio.errors import NotFoundError, ValueParseError
 from accio.executors.base import LogEntry, NodeTask, TaskLogs, TaskResult
 from accio.ops.api import OperatorSpec
@@ -34,7 +34,7 @@ from accio.values.canonical import from_canonical, to_canonical
 from accio.values.parse import check_value, parse_json
 from accio.values.types import Dataset, DataType, FrozenMap
 
-_stores: dict[str, LocalArtifactStore] = {}
+_stores: dict[str, ArtifactStore] = {}
 #: One instance per operator class (the class, not its id: a reloaded plugin's new class may
 #: reuse a freed id).
 _instances: dict[type, Any] = {}
@@ -107,10 +107,11 @@ class LivePump:
                     return
 
 
-def _store(root: str) -> LocalArtifactStore:
+def _store(root: str) -> ArtifactStore:
+    """The store a locator names (a folder or an ``s3://`` URL), opened once per worker."""
     store = _stores.get(root)
     if store is None:
-        store = _stores[root] = LocalArtifactStore(Path(root))
+        store = _stores[root] = open_store(root)
     return store
 
 
@@ -256,7 +257,7 @@ class CorruptInput(CorruptArtifact):
 
 
 def _stage_inputs(
-    spec: OperatorSpec, given: dict[str, Any], store: LocalArtifactStore
+    spec: OperatorSpec, given: dict[str, Any], store: ArtifactStore
 ) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
     for port in spec.inputs:
@@ -278,14 +279,14 @@ def _stage_inputs(
     return inputs
 
 
-def _load_datasets(dtype: DataType, value: Any, store: LocalArtifactStore) -> Any:
+def _load_datasets(dtype: DataType, value: Any, store: ArtifactStore) -> Any:
     if dtype.base == "dataset" and isinstance(value, Dataset):
         return store.get_table(value.ref)
     return value
 
 
 def _store_outputs(
-    spec: OperatorSpec, raw: Any, store: LocalArtifactStore
+    spec: OperatorSpec, raw: Any, store: ArtifactStore
 ) -> tuple[dict[str, Any], list[tuple[str, int]]]:
     if not isinstance(raw, dict):
         raise TypeError(f"{spec.name}.run must return a dict of outputs, got {type(raw).__name__}")
@@ -333,7 +334,7 @@ def _as_value(dtype: DataType, value: Any, where: str) -> Any:
 
 
 def _as_dataset(
-    value: Any, store: LocalArtifactStore, artifacts: list[tuple[str, int]]
+    value: Any, store: ArtifactStore, artifacts: list[tuple[str, int]]
 ) -> Dataset:
     import pyarrow as pa
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from accio.cache import artifacts
+from accio.cache import store_local
 from accio.cache.artifacts import CorruptArtifact, LocalArtifactStore
 from accio.cache.gc import collect
 from accio.cache.verify import guard_cache_hits, invalidate, verify_store
@@ -95,7 +95,7 @@ class TestCheck:
         def no_hash(path: Path) -> str:
             raise AssertionError("check() hashed a file whose stat did not change")
 
-        monkeypatch.setattr(artifacts, "_hash_file", no_hash)
+        monkeypatch.setattr(store_local, "_hash_file", no_hash)
         assert store.check(digest)
         assert LocalArtifactStore(store.root).check(digest)  # the index outlives the object
 

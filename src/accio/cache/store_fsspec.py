@@ -1,0 +1,404 @@
+"""Artifacts on any fsspec filesystem: S3 (s3fs), ``memory://``, ``file://``, ...
+
+Same layout as the folder store (``root/ab/cdef…``, ``root/quarantine/``), so a folder written
+by :class:`~accio.cache.store_local.LocalArtifactStore` can be read through ``file://`` and
+copied to a bucket as is. Workers open the store from its URL and read inputs and write outputs
+straight to it: neither they nor the scheduler need the other's filesystem.
+
+**Atomic writes.** On object stores (S3, GCS, Azure) a PUT makes an object visible only once
+all of it has arrived, and a CopyObject likewise: there is no partial object to see. Tables and
+bytes are therefore built and hashed in memory first, then PUT straight to their digest's key
+(one request; a temporary key plus a server-side copy would move every byte twice for nothing).
+:meth:`put_file` streams instead, to a ``.tmp-*`` key while hashing, then copies it to its
+digest once the digest is known. Filesystems without atomic PUT (``file://``, ``memory://``)
+write a ``.tmp-*`` file and rename it. Either way a digest never names bytes that were not
+hashed to it first.
+
+**Integrity.** Every read hashes the bytes it returns. :meth:`check` (cache hits, gc) compares
+the object's *fingerprint* from one ``info()`` call with the one recorded when this process or
+the index file last hashed it, and re-hashes (downloads) only when it changed. On S3 the
+fingerprint is ``(ETag, size, LastModified, VersionId)``: the ETag is computed by the server
+from the content (MD5 for a single PUT or copy, MD5 of part MD5s for a multipart upload) and
+every overwrite is a new object with a new LastModified, so an unchanged fingerprint means
+nobody rewrote the object since its bytes were hashed. (It cannot see rot inside the server,
+which S3 checks itself; reads still hash everything.) A filesystem whose ``info()`` offers no
+such field gets no shortcut: check hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from accio.cache.store_base import (
+    QUARANTINE_DIR,
+    TMP_PREFIX,
+    ArtifactStore,
+    CorruptArtifact,
+    is_digest,
+    mismatch_reason,
+    write_parquet,
+)
+from accio.errors import NotFoundError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from fsspec import AbstractFileSystem
+
+#: Protocols whose whole-object PUT and copy are atomic (no rename needed, none available).
+OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
+#: ``info()`` fields that change whenever an object or file is rewritten.
+_FINGERPRINT_FIELDS = ("ETag", "VersionId", "LastModified", "mtime", "ino", "created")
+#: Read size when streaming an object through SHA-256 (one ranged GET each on S3).
+_STREAM_CHUNK = 8 << 20
+
+
+class FsspecArtifactStore(ArtifactStore):
+    """Artifacts under ``root`` of an fsspec filesystem (see the module docstring)."""
+
+    def __init__(
+        self, fs: AbstractFileSystem, root: str, *, index_path: Path | None = None
+    ) -> None:
+        """``root`` is a path of ``fs`` (``bucket/prefix`` for S3); ``index_path`` a local
+        SQLite file keeping verified fingerprints across processes (memory only if None)."""
+        self.fs = fs
+        self.root = root.rstrip("/")
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        self.protocol = str(protocol)
+        self.atomic_put = self.protocol in OBJECT_STORES
+        self._index = _FingerprintIndex(index_path)
+
+    def path(self, digest: str) -> str:
+        """The artifact's path in ``fs`` (whether or not it exists)."""
+        if not is_digest(digest):
+            raise NotFoundError(f"not an artifact digest: {digest!r}")
+        return f"{self.root}/{digest[:2]}/{digest[2:]}"
+
+    def url(self, path: str) -> str:
+        """A path of this store as a URL (notes and errors name it so)."""
+        return str(self.fs.unstrip_protocol(path))
+
+    # -- writing --------------------------------------------------------------------------
+
+    def put_bytes(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        if self.check(digest):
+            return digest
+        final = self.path(digest)
+        if self.atomic_put:
+            self.fs.pipe_file(final, data)  # one PUT: the object appears whole or not at all
+        else:
+            tmp = self._tmp_path()
+            try:
+                self.fs.pipe_file(tmp, data)
+                self._rename(tmp, final)
+            except BaseException:
+                self._remove(tmp)
+                raise
+        self._trust(digest)
+        return digest
+
+    def put_table(self, table: pa.Table) -> str:
+        import pyarrow as pa
+
+        sink = pa.BufferOutputStream()
+        write_parquet(table, sink)
+        return self.put_bytes(sink.getvalue().to_pybytes())
+
+    def put_file(self, path: Path) -> str:
+        hasher = hashlib.sha256()
+        tmp = self._tmp_path()
+        try:
+            with open(path, "rb") as source, self.fs.open(tmp, "wb") as out:
+                while chunk := source.read(_STREAM_CHUNK):
+                    hasher.update(chunk)
+                    out.write(chunk)
+            digest = hasher.hexdigest()
+            if not self.check(digest):
+                if self.atomic_put:
+                    self.fs.copy(tmp, self.path(digest))  # server-side copy: atomic
+                else:
+                    self._rename(tmp, self.path(digest))
+                self._trust(digest)
+        finally:
+            self._remove(tmp)
+        return digest
+
+    def _tmp_path(self) -> str:
+        if not self.atomic_put:
+            self.fs.makedirs(self.root, exist_ok=True)
+        return f"{self.root}/{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
+
+    def _rename(self, tmp: str, final: str) -> None:
+        self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+        self.fs.mv(tmp, final)  # os.rename on file://: atomic on one filesystem
+
+    def _remove(self, path: str) -> None:
+        with suppress(FileNotFoundError):
+            self.fs.rm_file(path)
+
+    def _trust(self, digest: str) -> None:
+        """Record the fingerprint of an object whose bytes were just hashed by us."""
+        with suppress(FileNotFoundError):
+            fingerprint = self._fingerprint(digest)
+            if fingerprint is not None:
+                self._index.put(digest, fingerprint)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get_bytes(self, digest: str) -> bytes:
+        path = self.path(digest)
+        try:
+            before = self._fingerprint(digest)
+            data = bytes(self.fs.cat_file(path))
+        except FileNotFoundError:
+            raise NotFoundError(f"no such artifact: {digest}") from None
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != digest:
+            reason = mismatch_reason(len(data), actual)
+            raise CorruptArtifact(digest, reason, self._quarantine_if(digest, reason, before))
+        self._trust_if_unchanged(digest, before)
+        return data
+
+    def _hash(self, digest: str) -> tuple[str, int]:
+        """Streamed SHA-256 and size of the stored bytes (nothing held in memory)."""
+        hasher, size = hashlib.sha256(), 0
+        with self.fs.open(self.path(digest), "rb", block_size=_STREAM_CHUNK) as handle:
+            while chunk := handle.read(_STREAM_CHUNK):
+                hasher.update(chunk)
+                size += len(chunk)
+        return hasher.hexdigest(), size
+
+    def exists(self, digest: str) -> bool:
+        return is_digest(digest) and bool(self.fs.isfile(self.path(digest)))
+
+    def verify(self, digest: str) -> bool:
+        if not is_digest(digest):
+            return False
+        try:
+            return self._hash(digest)[0] == digest
+        except FileNotFoundError:
+            return False
+
+    def check(self, digest: str) -> bool:
+        if not is_digest(digest):
+            return False
+        try:
+            before = self._fingerprint(digest)
+            if before is not None and self._index.get(digest) == before:
+                return True
+            actual, size = self._hash(digest)
+        except FileNotFoundError:
+            return False
+        if actual == digest:
+            self._trust_if_unchanged(digest, before)
+            return True
+        self._quarantine_if(digest, mismatch_reason(size, actual), before)
+        return False
+
+    def _fingerprint(self, digest: str) -> str | None:
+        """What changes whenever the object is rewritten (None: nothing reliable)."""
+        info = self.fs.info(self.path(digest))
+        if info.get("type") != "file":
+            raise FileNotFoundError(self.path(digest))
+        fields = {k: str(info[k]) for k in _FINGERPRINT_FIELDS if info.get(k) is not None}
+        if not fields:
+            return None
+        fields["size"] = str(info.get("size"))
+        return json.dumps(fields, sort_keys=True)
+
+    def _trust_if_unchanged(self, digest: str, before: str | None) -> None:
+        """Trust ``before`` only if the object still has it: the bytes hashed were its own."""
+        with suppress(FileNotFoundError):
+            if before is not None and self._fingerprint(digest) == before:
+                self._index.put(digest, before)
+
+    # -- quarantine -----------------------------------------------------------------------
+
+    def quarantine(self, digest: str, reason: str) -> str | None:
+        try:
+            before = self._fingerprint(digest)
+        except FileNotFoundError:
+            return None
+        return self._quarantine_if(digest, reason, before)
+
+    def _quarantine_if(self, digest: str, reason: str, seen: str | None) -> str | None:
+        """Move the object aside if it is still the one found damaged (a producer may have
+        written a good copy meanwhile); a JSON note beside it says why. Returns its URL."""
+        path = self.path(digest)
+        try:
+            if seen is not None and self._fingerprint(digest) != seen:
+                return None  # replaced since: that copy is not ours to move
+        except FileNotFoundError:
+            return None
+        now = time.time()
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
+        target = f"{self.root}/{QUARANTINE_DIR}/{digest}.{stamp}-{secrets.token_hex(3)}"
+        if not self.atomic_put:
+            self.fs.makedirs(f"{self.root}/{QUARANTINE_DIR}", exist_ok=True)
+        try:
+            self.fs.mv(path, target)  # S3: copy then delete; file://: rename
+        except FileNotFoundError:
+            return None  # another reader moved it first
+        self._index.forget(digest)
+        note = {"digest": digest, "reason": reason, "path": self.url(target), "when": now}
+        self.fs.pipe_file(target + ".json", json.dumps(note, sort_keys=True).encode())
+        return self.url(target)
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        notes: list[dict[str, Any]] = []
+        for item in self._find(f"{self.root}/{QUARANTINE_DIR}"):
+            if not item.endswith(".json"):
+                continue
+            try:
+                notes.append(json.loads(self.fs.cat_file(item)))
+            except (OSError, ValueError):
+                continue
+        return sorted(notes, key=lambda n: (n.get("when", 0.0), n.get("digest", "")))
+
+    # -- listing and deleting -------------------------------------------------------------
+
+    def size(self, digest: str) -> int:
+        return int(self._info(digest)["size"])
+
+    def modified(self, digest: str) -> float:
+        return _mtime(self._info(digest))
+
+    def _info(self, digest: str) -> dict[str, Any]:
+        try:
+            info: dict[str, Any] = self.fs.info(self.path(digest))
+        except FileNotFoundError:
+            raise NotFoundError(f"no such artifact: {digest}") from None
+        if info.get("type") != "file":
+            raise NotFoundError(f"no such artifact: {digest}")
+        return info
+
+    def delete(self, digest: str) -> None:
+        if is_digest(digest):
+            self._remove(self.path(digest))
+            self._index.forget(digest)
+
+    def _find(self, prefix: str) -> list[str]:
+        try:
+            return sorted(str(p) for p in self.fs.find(prefix, detail=False))
+        except FileNotFoundError:
+            return []
+
+    def iter_digests(self) -> Iterator[str]:
+        start = len(self.root) + 1
+        for item in self._find(self.root):
+            shard, _, rest = item[start:].partition("/")
+            if len(shard) == 2 and "/" not in rest and is_digest(shard + rest):
+                yield shard + rest
+
+    def clean_temporary(self, older_than_s: float) -> tuple[int, int]:
+        try:
+            entries = self.fs.ls(self.root, detail=True)
+        except FileNotFoundError:
+            return 0, 0
+        cutoff = time.time() - older_than_s
+        files = size = 0
+        for entry in entries:
+            name = str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]
+            if not name.startswith(TMP_PREFIX) or entry.get("type") != "file":
+                continue
+            if _mtime(entry) > cutoff:
+                continue
+            try:
+                self.fs.rm_file(entry["name"])
+            except FileNotFoundError:
+                continue  # finished or cleaned by another process meanwhile
+            files += 1
+            size += int(entry.get("size") or 0)
+        return files, size
+
+
+def _mtime(info: dict[str, Any]) -> float:
+    """Modification time of an ``info()`` entry, epoch seconds, whatever the filesystem."""
+    for key in ("LastModified", "mtime", "created", "last_modified"):
+        value = info.get(key)
+        if isinstance(value, datetime):
+            return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+        if isinstance(value, int | float):
+            return float(value)
+    return time.time()  # unknown: treat as new, so gc spares it
+
+
+#: Fingerprints kept in memory per store object before starting over.
+_MEMORY_LIMIT = 200_000
+
+
+class _FingerprintIndex:
+    """``digest -> fingerprint`` of objects whose bytes were hashed. A cache: losing it costs a
+    re-hash. In memory, plus an optional local SQLite file so a restarted scheduler does not
+    download the whole bucket again on its first cache hits."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._memory: dict[str, str] = {}
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection | None:
+        if self.path is None:
+            return None
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
+            return conn
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=OFF")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS fingerprints (digest TEXT PRIMARY KEY, print TEXT)"
+            )
+        except sqlite3.Error:
+            self.path = None  # memory only from now on
+            return None
+        self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def get(self, digest: str) -> str | None:
+        known = self._memory.get(digest)
+        if known is not None:
+            return known
+        conn = self._conn()
+        if conn is None:
+            return None
+        try:
+            row = conn.execute(
+                "SELECT print FROM fingerprints WHERE digest = ?", (digest,)
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        return None if row is None else str(row[0])
+
+    def put(self, digest: str, fingerprint: str) -> None:
+        if self._memory.get(digest) == fingerprint:
+            return
+        if len(self._memory) >= _MEMORY_LIMIT:
+            self._memory.clear()
+        self._memory[digest] = fingerprint
+        conn = self._conn()
+        if conn is not None:
+            with suppress(sqlite3.Error):
+                conn.execute(
+                    "INSERT OR REPLACE INTO fingerprints VALUES (?, ?)", (digest, fingerprint)
+                )
+
+    def forget(self, digest: str) -> None:
+        self._memory.pop(digest, None)
+        conn = self._conn()
+        if conn is not None:
+            with suppress(sqlite3.Error):
+                conn.execute("DELETE FROM fingerprints WHERE digest = ?", (digest,))

