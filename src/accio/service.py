@@ -100,6 +100,7 @@ def serve(
     scheduler holds the home's lock, and 4 (1 for a malformed address) when ``strict_http``
     and the web server cannot start: no scheduler is left running then.
     """
+    from accio.cache.stores import store_locator
     from accio.engine.runtime import open_runtime
     from accio.executors.base import Executor
     from accio.executors.local import LocalExecutor
@@ -123,7 +124,7 @@ def serve(
         signal.signal(signal.SIGINT, request_stop)
         # Workers (and their fork server's imports) start while this process loads the rest.
         executor: Executor = LocalExecutor(
-            str(settings.artifacts_dir), slots=settings.cpus, plugins=settings.plugins
+            store_locator(settings), slots=settings.cpus, plugins=settings.plugins
         )
         if settings.executor == "local":
             executor.start()
