@@ -15,9 +15,9 @@ import webbrowser
 from typing import Any
 
 from accio.cli import render as out
-from accio.cli.commands.common import command
+from accio.cli.commands.common import command, open_client
+from accio.client.contract import AccioClient
 from accio.config import Settings
-from accio.engine import daemon
 from accio.errors import EXIT_OK, RuntimeFailure, UsageError
 
 
@@ -35,7 +35,9 @@ def register(subparsers: Any) -> None:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    url = settings.server.rstrip("/") if settings.server else _local_url(settings)
+    if not settings.server and not settings.serve_http:
+        raise UsageError("the web UI is off (ACCIO_HTTP=off): unset it, then run 'accio ui'")
+    url = web_url(open_client(autostart=True, operators=False))
     if args.run:
         if "/" in args.run or not args.run.strip():
             raise UsageError(f"bad run id {args.run!r}")
@@ -49,20 +51,19 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _local_url(settings: Settings) -> str:
-    """The running scheduler's URL, starting one (with the web UI) if none runs."""
-    if not settings.serve_http:
-        raise UsageError("the web UI is off (ACCIO_HTTP=off): unset it, then run 'accio ui'")
-    report = daemon.launch(settings)
-    if not report.running:
-        raise RuntimeFailure(f"the scheduler did not start: {report.message or 'see its log'}")
-    url = daemon.server_url(settings.home) or report.url
-    if url is None:
+def web_url(client: AccioClient) -> str:
+    """Where the client's scheduler serves the UI, starting one (with the UI) if none runs."""
+    status = client.scheduler_status()
+    if not status.running:
+        if not client.start_scheduler():
+            raise RuntimeFailure("the scheduler did not start: see 'accio server status'")
+        status = client.scheduler_status()
+    if status.url is None:
         raise RuntimeFailure(
             "the running scheduler serves no web UI (started with --no-http or ACCIO_HTTP=off): "
             "restart it with 'accio server stop' then 'accio server start'"
         )
-    return url
+    return status.url.rstrip("/")
 
 
 def has_display() -> bool:
