@@ -43,11 +43,19 @@ JSON
     >"$dir/weed.out" 2>&1 &
   echo $! >"$dir/weed.pid"
   deadline=$((SECONDS + ${SEAWEEDFS_TIMEOUT:-20}))
-  # Ready when S3 answers HTTP and the bucket exists (an anonymous HEAD is 403 once it does).
-  until code=$(curl -s -o /dev/null -w '%{http_code}' -I "http://127.0.0.1:$s3/accio-test") \
-    && [ "$code" = 403 ] || [ "$code" = 200 ]; do
+  # Ready when S3 answers HTTP: an anonymous HEAD of the bucket is refused (403).
+  until python3 - "http://127.0.0.1:$s3/accio-test" <<'PY'
+import sys, urllib.error, urllib.request
+try:
+    urllib.request.urlopen(urllib.request.Request(sys.argv[1], method="HEAD"), timeout=1)
+except urllib.error.HTTPError as exc:
+    sys.exit(0 if exc.code in (200, 403) else 1)
+except OSError:
+    sys.exit(1)
+PY
+  do
     if [ $SECONDS -ge $deadline ] || ! kill -0 "$(cat "$dir/weed.pid")" 2>/dev/null; then
-      echo "seaweedfs.sh: S3 did not answer on 127.0.0.1:$s3 (last HTTP code ${code:-none})" >&2
+      echo "seaweedfs.sh: S3 did not answer on 127.0.0.1:$s3 within the timeout" >&2
       tail -n 30 "$dir/weed.out" >&2 || true
       "$0" stop "$dir" || true
       exit 1
