@@ -138,7 +138,7 @@ def get_runs(args: argparse.Namespace) -> int:
         return EXIT_OK
     total = client.count_runs(f)
     out.print_table(
-        ["id", "workflow", "created", "name", "state", "progress (nodes)"],
+        ["id", "workflow", "created", "name", "state", "progress"],
         (
             [
                 r.id if args.wide else r.id[:12],
