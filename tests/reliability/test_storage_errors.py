@@ -283,3 +283,28 @@ def test_disk_full_fails_or_waits_cleanly_and_resumes_when_space_is_freed(tmp_pa
         store = client.runtime.artifacts  # type: ignore[attr-defined]
         digest = __import__("json").loads(nodes["Table"].outputs)["data"]["value"]
         assert store.verify(digest)
+
+
+def test_the_condition_reaches_scheduler_status_and_the_cli(
+    client: Client, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from accio.cli.main import main
+    from accio.engine import daemon
+    from accio.engine.health import StatusBoard, status_path
+
+    home = client.settings.home  # type: ignore[attr-defined]
+    monkeypatch.setenv("ACCIO_HOME", str(home))
+    monkeypatch.delenv("ACCIO_SERVER", raising=False)
+    with daemon.home_lock(home) as held:  # as a running scheduler holds it
+        assert held is not None
+        board = StatusBoard(status_path(home))
+        board.report("disk full: [Errno 28] No space left on device", time.time(), backlog=3)
+        assert client.scheduler_status().condition == (
+            "disk full: [Errno 28] No space left on device"
+        )
+        assert main(["server", "status", "--json"]) == 0
+        assert "No space left" in __import__("json").loads(capsys.readouterr().out)["condition"]
+        assert main(["server", "status"]) == 0
+        assert "paused, retrying: disk full" in capsys.readouterr().out
+        board.close()
+        assert client.scheduler_status().condition is None

@@ -145,6 +145,8 @@ def _status(settings: Settings, as_json: bool) -> int:
         state: client.count_runs(RunsFilter(states=(state,), top_level_only=True))
         for state in UNFINISHED_RUN_STATES
     }
+    # Storage failing (disk full, database locked): dispatch paused until it clears.
+    condition = client.scheduler_status().condition if running else None
     if as_json:
         out.print_json(
             {
@@ -154,6 +156,7 @@ def _status(settings: Settings, as_json: bool) -> int:
                 "home": str(settings.home),
                 "log": str(daemon.log_path(settings.home)),
                 "active_runs": counts,
+                "condition": condition,
             }
         )
         return EXIT_OK
@@ -165,6 +168,7 @@ def _status(settings: Settings, as_json: bool) -> int:
             ("Home", settings.home),
             ("Log", daemon.log_path(settings.home)),
             ("Active runs", ", ".join(f"{n} {s}" for s, n in counts.items())),
+            *([("Condition", f"paused, retrying: {condition}")] if condition else []),
         ]
     )
     return EXIT_OK
