@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -51,6 +52,12 @@ def operators() -> list[type]:
     return [Chatty]
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class Cli:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -65,6 +72,7 @@ class Cli:
             "ACCIO_CPUS": "2",
             "ACCIO_USER": "tester",
             "PYTHONPATH": path,
+            "ACCIO_HTTP": f"127.0.0.1:{free_port()}",  # 8765 may be taken by others
         }
 
     def __call__(self, *args: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -39,6 +40,12 @@ def operators():
 """
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class Cli:
     def __init__(self, root: Path, plugins: str) -> None:
         self.root = root
@@ -53,6 +60,7 @@ class Cli:
             "ACCIO_CPUS": "2",
             "ACCIO_USER": "tester",
             "PYTHONPATH": os.pathsep.join(path),
+            "ACCIO_HTTP": f"127.0.0.1:{free_port()}",  # 8765 may be taken by others
             "COLUMNS": "200",
         }
 
