@@ -2,8 +2,8 @@
 
 A sweep of ``--children`` small children (``accio.testing`` operators: Number -> Noise, Tally
 with a short sleep, RandomTable -> Mean (a Parquet artifact per child), Add) is submitted with ``accio submit`` (which auto-starts the scheduler) in
-a temporary home. Then, ``--trials`` times: wait a random moment while nodes execute, now and
-then SIGKILL one worker process, SIGKILL the scheduler, note what the database says is finished,
+a temporary home. Then, ``--trials`` times: wait for a random number of finished nodes (kill
+points spread over the sweep) and a random moment more, now and then SIGKILL one worker process, SIGKILL the scheduler, note what the database says is finished,
 and start the scheduler again (alternately ``accio server start`` and the client's auto-start).
 At the end it checks and prints:
 
@@ -152,6 +152,24 @@ def wait_for_execution(client: LocalClient, parent: str, timeout: float = 120) -
     raise SystemExit("the scheduler never started executing")
 
 
+def finished_count(client: LocalClient, parent: str) -> int:
+    """Nodes of the sweep's children that succeeded (children end together: nodes are
+    dispatched first come first served, so every child's first nodes run first)."""
+    counts = client.child_node_counts(parent)
+    return sum(states.get("success", 0) + states.get("cached", 0) for states in counts.values())
+
+
+def wait_for_nodes(client: LocalClient, parent: str, target: int) -> bool:
+    """Until ``target`` nodes succeeded (True), or the sweep is finished (False)."""
+    while finished_count(client, parent) < target:
+        if client.run(parent).state in ("success", "failed", "killed"):
+            return False
+        if not daemon.is_running(client.settings.home):
+            raise SystemExit("the scheduler stopped on its own")
+        time.sleep(0.2)
+    return True
+
+
 def restart(trial: int, env: dict[str, str], client: LocalClient, campaign: Campaign) -> None:
     """Alternately the explicit start and the auto-start that ``accio submit`` uses."""
     if trial % 2 == 0:
@@ -191,8 +209,14 @@ def run(args: argparse.Namespace, root: Path) -> int:
     registry = OperatorRegistry.from_entry_points(env=env)
     campaign = Campaign()
     with LocalClient(settings=settings, registry=registry, autostart=False) as client:
-        for trial in range(args.trials):
-            if not wait_for_execution(client, parent):
+        # Kill points spread over the whole sweep: a number of finished nodes, then a
+        # random moment (up to --max-delay) later.
+        total = args.children * len(WORKFLOW["graph"])
+        targets = sorted(int(rng.uniform(0.0, 0.95) * total) for _ in range(args.trials))
+        for trial, target in enumerate(targets):
+            if not wait_for_execution(client, parent) or not wait_for_nodes(
+                client, parent, target
+            ):
                 print(f"trial {trial + 1}: the sweep finished before the kill", flush=True)
                 break
             time.sleep(rng.uniform(0.0, args.max_delay))
@@ -214,10 +238,11 @@ def run(args: argparse.Namespace, root: Path) -> int:
                 if name == "Count" and r != parent
             }
             campaign.snapshots.append((len(tally_lines(tally)), committed, finished_nodes(client)))
-            done = client.child_counts(parent).get("success", 0)
+            done = finished_count(client, parent)
             print(
-                f"trial {trial + 1}: SIGKILL at {done}/{args.children} children done"
-                f" ({campaign.worker_kills} worker kills so far)",
+                f"trial {trial + 1} ({time.time() - started:.0f} s): SIGKILL at {done}/{total}"
+                f" nodes finished (kill point {target}; {campaign.worker_kills} worker kills so"
+                " far)",
                 flush=True,
             )
             restart(trial, env, client, campaign)
@@ -311,7 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="of the kill schedule")
     parser.add_argument("--cpus", type=int, default=2, help="ACCIO_CPUS of the scheduler")
     parser.add_argument("--sleep-ms", type=int, default=50, help="Tally sleep per child")
-    parser.add_argument("--max-delay", type=float, default=1.5, help="seconds before a kill")
+    parser.add_argument(
+        "--max-delay", type=float, default=1.0, help="seconds after a kill point before the kill"
+    )
     parser.add_argument("--worker-kill-rate", type=float, default=0.3)
     parser.add_argument("--timeout", type=float, default=1800, help="for the final wait")
     parser.add_argument("--home", default=None, help="a directory to keep (default: temporary)")
