@@ -14,14 +14,11 @@ import errno
 import json
 import logging
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import sqlalchemy.exc
 
 from accio.storage.base import RunStateUpdate, Storage
 from accio.storage.records import CacheEntry, LogLine, NodeRecord
@@ -36,15 +33,19 @@ TRANSIENT_ERRNOS = frozenset(
 )
 
 
+#: Database errors that pass (locked, busy, full, connection lost), by class name and library.
+DATABASE_TRANSIENT = frozenset({"OperationalError", "InterfaceError"})
+DATABASES = frozenset({"sqlalchemy", "sqlite3", "psycopg", "psycopg2"})
+
+
 def transient(exc: BaseException) -> bool:
     """A storage failure worth waiting out: the database full, locked or unreachable, the
     disk full. Integrity errors and bugs are not."""
-    if isinstance(exc, sqlalchemy.exc.IntegrityError | sqlite3.IntegrityError):
-        return False
-    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
-        return True
-    if isinstance(exc, sqlite3.OperationalError):
-        return True
+    for cls in type(exc).__mro__:  # by name: no database library imported by the engine
+        if cls.__name__ == "IntegrityError":
+            return False
+        if cls.__name__ in DATABASE_TRANSIENT and cls.__module__.split(".")[0] in DATABASES:
+            return True
     if isinstance(exc, OSError):
         return exc.errno in TRANSIENT_ERRNOS
     cause = exc.__cause__ or exc.__context__
