@@ -119,8 +119,7 @@ def test_progress_is_counted_in_nodes_for_runs_and_sweeps(cli: Cli) -> None:
     assert detail.node_progress == {"pending": 6}  # 3 children x 2 nodes, none started
     shown = cli("describe", "run", parent[:12]).out
     assert "0/6 nodes (0%): 6 queued" in shown
-    # a child that has not started is labelled queued, not running
-    assert "queued" in shown.split("Child Runs")[1]
+    assert "pending" in shown.split("Child Runs")[1]
     assert "0% 0/6" in cli("get", "runs").out
     assert cli("get", "runs", "--parent", parent[:12]).out.count("0% 0/2") == 3
 
@@ -134,6 +133,19 @@ def test_progress_is_counted_in_nodes_for_runs_and_sweeps(cli: Cli) -> None:
 
 
 # -- 2. failure reasons, accio wait ---------------------------------------------------------------
+
+
+def test_a_running_run_none_of_whose_nodes_started_is_shown_queued() -> None:
+    from accio.client.progress import progress_text, shown_state
+
+    assert shown_state("running", {"pending": 3, "queued": 2}) == "queued"
+    assert shown_state("running", {"queued": 1, "running": 1}) == "running"
+    assert shown_state("running", {"cached": 1, "queued": 1}) == "running"
+    assert shown_state("pending", {"pending": 2}) == "pending"
+    counts = {"success": 400, "cached": 60, "running": 4, "queued": 90, "pending": 6}
+    assert (
+        progress_text(counts) == "460/560 nodes (82%): 400 done, 60 cached, 4 running, 96 queued"
+    )
 
 
 def test_failures_show_their_reason_in_describe_and_wait(cli: Cli) -> None:

@@ -61,6 +61,15 @@ def short_progress(counts: Mapping[str, int]) -> str:
     return f"{100 * s['finished'] // s['total']}% {s['finished']}/{s['total']}"
 
 
+def shown_state(state: str, counts: Mapping[str, int]) -> str:
+    """A run's state for people: a ``running`` run none of whose nodes has started is
+    ``queued`` (a sweep child waiting for workers is not running yet)."""
+    s = summarize(counts)
+    if state == "running" and s["total"] and not s["running"] and not s["finished"]:
+        return "queued"
+    return state
+
+
 def node_progress(client: AccioClient, run: RunRecord) -> dict[str, int]:
     """``{node state: count}`` of a run, or over every child of a sweep: one storage query
     (``child_node_counts`` per node name, summed here)."""
@@ -116,5 +125,6 @@ __all__ = [
     "node_progress",
     "progress_text",
     "short_progress",
+    "shown_state",
     "summarize",
 ]

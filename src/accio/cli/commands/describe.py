@@ -174,17 +174,14 @@ def describe_run(client: AccioClient, run: RunRecord, as_json: bool) -> int:
 def _print_children(
     client: AccioClient, run: RunRecord, children: Sequence[RunRecord], counts: dict[str, int]
 ) -> None:
-    from accio.client.progress import short_progress, summarize
+    from accio.client.progress import short_progress, shown_state
 
     out.print_line(f"Children       {run.n_children}: {counts_text(counts)}")
     out.print_line()
     rows = []
     for c in children[:SHOWN_CHILDREN]:
         nodes = client.node_counts(c.id)
-        s = summarize(nodes)
-        state: str = c.state
-        if state in ("pending", "running") and not s["running"] and not s["finished"]:
-            state = "queued"  # nothing of it started yet: it waits for workers
+        state = shown_state(c.state, nodes)  # nothing of it started yet: it waits for workers
         rows.append([c.child_index, c.id, c.name or "<no name>", state, short_progress(nodes)])
     out.print_table(["#", "id", "name", "state", "nodes"], rows, title="Child Runs")
     if len(children) > SHOWN_CHILDREN:

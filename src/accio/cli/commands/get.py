@@ -108,7 +108,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 
 def get_runs(args: argparse.Namespace) -> int:
-    from accio.client.progress import node_progress, short_progress
+    from accio.client.progress import node_progress, short_progress, shown_state
 
     states = split_values(args.states)
     unknown = [s for s in states if s not in RUN_STATES]
@@ -137,20 +137,20 @@ def get_runs(args: argparse.Namespace) -> int:
         out.print_json([run_out(r).model_dump(mode="json") for r in runs])
         return EXIT_OK
     total = client.count_runs(f)
-    out.print_table(
-        ["id", "workflow", "created", "name", "state", "progress"],
-        (
+    rows = []
+    for r in runs:
+        counts = node_progress(client, r)
+        rows.append(
             [
                 r.id if args.wide else r.id[:12],
                 r.workflow_id,
                 out.relative_time(r.created),
                 _run_name(r),
-                r.state,
-                short_progress(node_progress(client, r)),
+                shown_state(r.state, counts),
+                short_progress(counts),
             ]
-            for r in runs
-        ),
-    )
+        )
+    out.print_table(["id", "workflow", "created", "name", "state", "progress"], rows)
     more = total - args.offset - len(runs)
     if more > 0:
         out.print_line(f"{more} more...")
