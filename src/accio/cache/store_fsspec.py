@@ -23,6 +23,11 @@ every overwrite is a new object with a new LastModified, so an unchanged fingerp
 nobody rewrote the object since its bytes were hashed. (It cannot see rot inside the server,
 which S3 checks itself; reads still hash everything.) A filesystem whose ``info()`` offers no
 such field gets no shortcut: check hashes.
+
+``file://`` renames but does not fsync: for a local or shared POSIX folder, give a plain path
+(:class:`~accio.cache.store_local.LocalArtifactStore`). Cost, 2 M-row table (30.8 MiB), SeaweedFS
+on loopback, 2 busy cores: put 423 ms and get 134 ms on S3 against 141 ms and 62 ms in a folder;
+a cache-hit check is one HEAD (3 ms) against one stat (0.1 ms).
 """
 
 from __future__ import annotations
