@@ -145,6 +145,9 @@ def serve_foreground(
         signal.signal(signal.SIGTERM, previous)
 
 
+#: How long a start waits for the scheduler's ready report (database opened, web server bound).
+READY_TIMEOUT_S = 120.0
+
 #: ``http`` of :func:`start_background` when the settings decide (``$ACCIO_HTTP``, default on).
 FROM_SETTINGS = "settings"
 
@@ -193,22 +196,29 @@ def launch(
     )
     with open(log_path(home), "ab") as log:
         # The launcher forks the scheduler, waits for its ready line and exits: reaped here.
-        done = subprocess.run(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            start_new_session=True,
-            env=scheduler_env(settings),
-            check=False,
-            timeout=120,
-        )
+        try:
+            done = subprocess.run(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,
+                env=scheduler_env(settings),
+                check=False,
+                timeout=READY_TIMEOUT_S,
+            )
+        except subprocess.TimeoutExpired:
+            why = (
+                f"the scheduler was not ready after {READY_TIMEOUT_S:.0f} s: see {log_path(home)}"
+            )
+            return StartReport(
+                is_running(home), server_url(home), why, 0 if is_running(home) else 4
+            )
     report = _read_report(done.stdout)
-    if report is None:  # an old or crashed launcher: fall back to watching the lock
-        deadline = time.time() + 10
-        while time.time() < deadline and not is_running(home):
-            time.sleep(0.02)
-        return StartReport(is_running(home), server_url(home), code=0 if is_running(home) else 4)
+    if report is None:  # the launcher died before it could report (an import error)
+        running = is_running(home)
+        why = f"the scheduler exited at start (exit {done.returncode}): see {log_path(home)}"
+        return StartReport(running, server_url(home), "" if running else why, 0 if running else 5)
     if report.already or report.running:
         return StartReport(
             is_running(home), report.url, report.message, report.code, report.already
