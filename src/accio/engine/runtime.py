@@ -52,7 +52,9 @@ class Runtime:
             return DaskExecutor.connect(address, root, workers=self.settings.cpus)
         from accio.executors.local import LocalExecutor
 
-        return LocalExecutor(root, slots=self.settings.cpus, plugins=self.settings.plugins)
+        # Settings built without the environment (tests) leave the workers $ACCIO_PLUGINS.
+        plugins = self.settings.plugins or None
+        return LocalExecutor(root, slots=self.settings.cpus, plugins=plugins)
 
     def scheduler(self, *, control: bool = False, executor: Executor | None = None) -> Scheduler:
         return Scheduler(
