@@ -373,8 +373,6 @@ class StateMachine(StateLedger):
                 )
             )
             self._remember(key, node.outputs, run.record.id)
-            if run.repairs:
-                repaired(run, node, self.queue.next_task)
             self._transition(run, node, "success", f"task {result.task_id} succeeded")
             self._node_done(run, node)
             self._release_joiners(node, run.record.id)
@@ -426,6 +424,8 @@ class StateMachine(StateLedger):
                 self._ready.append((jrun, jnode))
 
     def _node_done(self, run: ActiveRun, node: NodeRun) -> None:
+        if run.repairs:
+            repaired(run, node, self.queue.next_task)
         nodes = run.nodes
         for name in node.plan.dependents:
             child = nodes[name]

@@ -77,8 +77,8 @@ def producer_of(run: ActiveRun, digest: str, consumer: NodeRun) -> NodeRun | Non
 
 
 def repaired(run: ActiveRun, node: NodeRun, next_task: int) -> None:
-    """``node`` succeeded: if it was re-producing a digest, tasks from ``next_task`` on see the
-    repaired artifact."""
+    """``node`` is done (executed, or joined an identical execution): if it was re-producing a
+    digest, tasks from ``next_task`` on see the repaired artifact."""
     for digest, (producer, after) in run.repairs.items():
         if after is None and producer == node.plan.name:
             run.repairs[digest] = (producer, next_task)
@@ -145,6 +145,7 @@ def _reset_producer(
 ) -> None:
     """``producer`` back to pending and ready; what waits on it in this run waits again."""
     machine._transition(run, producer, "pending", f"repair: {consumer} found {short} corrupt")
+    producer.forced = True  # executed again, never served by a stale entry; replaces it
     producer.set_outputs("{}")
     producer.outputs = None
     producer.cache_source = None

@@ -162,3 +162,21 @@ def test_force_all_executes_every_node(machine: StateMachine) -> None:
     forced = dataclasses.replace(run_record("r2"), force=json.dumps(["*"]))
     out = drive(machine, loaded(forced))
     assert sorted(t.node for t in submitted(out)) == ["In", "Other"]
+
+
+def test_the_repaired_producer_ignores_a_stale_cache_entry(machine: StateMachine) -> None:
+    """Without an artifact guard storage may still answer with the bad entry: the producer
+    re-executes anyway (and its result replaces that entry)."""
+    sum_task = up_to_sum(machine)
+    out = machine.handle(finished(corrupt(sum_task)))
+    producer = machine.runs["r1"].nodes["In"]
+    assert producer.key is not None
+    stale = json.dumps({"value": {"type": "dataset", "value": DIGEST}})
+    out = machine.handle(answer({producer.key: (stale, "r0")}))
+    assert [t.node for t in submitted(out)] == ["In"]
+    persisted = [
+        e
+        for c in machine.handle(finished(dataset_result(submitted(out)[0])))
+        for e in getattr(c, "cache_entries", ())
+    ]
+    assert [(e[0], e[10]) for e in persisted] == [(producer.key, True)]
