@@ -41,6 +41,8 @@ log = logging.getLogger("accio.registry")
 #: Process-wide, and inherited by forked workers, which thus see what changed since their
 #: fork server imported the plugins.
 _stamps: dict[str, tuple[str, int, int]] = {}
+#: Plugin load errors already logged by this process.
+_reported: set[str] = set()
 
 
 class OperatorRegistry:
@@ -118,7 +120,9 @@ class OperatorRegistry:
                 if strict:
                     raise
                 errors[ep.value] = str(exc)
-                log.warning("%s", exc)
+                if str(exc) not in _reported:  # retried at every refresh: said once
+                    _reported.add(str(exc))
+                    log.warning("%s", exc)
                 continue
             for spec in loaded:
                 specs[spec.name] = spec
