@@ -9,8 +9,10 @@ parent, its first ``children`` (``RunOut`` each). ``describe node --json`` is a 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from accio.cli import render as out
@@ -28,7 +30,7 @@ from accio.cli.commands.common import (
     split_node_id,
 )
 from accio.client.progress import progress_text
-from accio.errors import EXIT_OK, UsageError
+from accio.errors import EXIT_OK, AccioError, UsageError
 from accio.storage.records import NodeRecord, RunRecord
 
 if TYPE_CHECKING:
@@ -110,14 +112,64 @@ def run_detail(client: AccioClient, run: RunRecord, children: Sequence[RunRecord
     return detail
 
 
-def describe_run(client: AccioClient, run: RunRecord, as_json: bool) -> int:
-    from accio.client.models import node_detail_out, run_out
+@dataclass
+class _Summary:
+    """What the text view shows beyond the record (``RunDetailOut``'s fields, without pydantic:
+    a third of the command's start-up)."""
 
+    started: float | None
+    completed: float | None
+    param_values: dict[str, list[str]]
+    node_progress: dict[str, int]
+    failure_reason: str | None
+    child_counts: dict[str, int]
+
+
+def _summary(client: AccioClient, run: RunRecord, children: Sequence[RunRecord]) -> _Summary:
+    from accio.client.progress import failure_reason, node_progress
+
+    values: dict[str, list[str]] = {}
+    for params in dict.fromkeys(c.params for c in children or [run]):
+        for name, text in _rendered(params).items():
+            seen = values.setdefault(name, [])
+            if text not in seen:
+                seen.append(text)
+    starts = [c.started for c in children if c.started is not None]
+    started = run.started if run.started is not None or not starts else min(starts)
+    return _Summary(
+        started,
+        run.completed,
+        values,
+        node_progress(client, run),
+        failure_reason(client, run),
+        client.child_counts(run.id) if run.is_parent else {},
+    )
+
+
+def _rendered(params: str) -> dict[str, str]:
+    """``{name: text}`` of stored ``{name: {"type", "value"}}`` (as ``TypedValueOut.text``)."""
+    from accio.values.canonical import from_canonical
+    from accio.values.render import render
+    from accio.values.types import parse_type
+
+    out_: dict[str, str] = {}
+    data = loads(params)
+    for name, typed in data.items() if isinstance(data, dict) else ():
+        try:
+            dtype = parse_type(str(typed.get("type")))
+            out_[str(name)] = render(dtype, from_canonical(dtype, typed.get("value")))
+        except (AccioError, AttributeError):
+            out_[str(name)] = json.dumps(typed.get("value") if isinstance(typed, dict) else typed)
+    return out_
+
+
+def describe_run(client: AccioClient, run: RunRecord, as_json: bool) -> int:
     children = client.children(run.id) if run.is_parent else []
     nodes = [] if run.is_parent else client.nodes(run.id)
-    detail = run_detail(client, run, children)
     if as_json:
-        data = detail.model_dump(mode="json")
+        from accio.client.models import node_detail_out, run_out
+
+        data = run_detail(client, run, children).model_dump(mode="json")
         if run.is_parent:
             data["children"] = [
                 run_out(c).model_dump(mode="json") for c in children[:SHOWN_CHILDREN]
@@ -126,6 +178,7 @@ def describe_run(client: AccioClient, run: RunRecord, as_json: bool) -> int:
             data["nodes"] = [node_detail_out(n).model_dump(mode="json") for n in nodes]
         out.print_json(data)
         return EXIT_OK
+    detail = _summary(client, run, children)
     fields: list[tuple[str, Any]] = [("Id", run.id)]
     if run.parent_id:
         fields.append(("Parent Id", run.parent_id))
