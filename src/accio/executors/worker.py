@@ -333,9 +333,7 @@ def _as_value(dtype: DataType, value: Any, where: str) -> Any:
         raise TypeError(f"output {where} is not a valid {dtype}: {exc}") from None
 
 
-def _as_dataset(
-    value: Any, store: ArtifactStore, artifacts: list[tuple[str, int]]
-) -> Dataset:
+def _as_dataset(value: Any, store: ArtifactStore, artifacts: list[tuple[str, int]]) -> Dataset:
     import pyarrow as pa
 
     if isinstance(value, Dataset):
