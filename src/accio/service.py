@@ -31,6 +31,7 @@ from accio.engine import daemon
 from accio.errors import AccioError
 
 if TYPE_CHECKING:
+    from accio.engine.scheduler import Scheduler
     from accio.server.http import ServerHandle
 
 log = logging.getLogger("accio.service")
@@ -106,6 +107,7 @@ def serve(
     from accio.executors.local import LocalExecutor
 
     tell: Ready = ready or (lambda report: None)
+    failure: dict[str, Any] | None = None
     with daemon.home_lock(settings.home, patience=daemon.START_PATIENCE_S) as handle:
         if handle is None:
             log.info("a scheduler already runs for %s", settings.home)
@@ -140,19 +142,11 @@ def serve(
                     server, message = _open_http(settings, http, strict_http)
                 except AccioError as exc:
                     log.error("cannot serve the web UI at %s: %s", http, exc)
-                    tell({"state": "failed", "message": str(exc), "code": exc.exit_code})
-                    return exc.exit_code
-            url = server.url if server is not None else None
-            tell({"state": "ready", "pid": os.getpid(), "url": url, "message": message})
-            sys.setswitchinterval(0.0005)  # see scheduler.fast_thread_switching
-            scheduler.load_unfinished()
-            idle_since = time.time()
-            while not stopping:
-                scheduler.step(0.05)
-                if scheduler.busy:
-                    idle_since = time.time()
-                elif idle_timeout is not None and time.time() - idle_since > idle_timeout:
-                    break
+                    failure = {"state": "failed", "message": str(exc), "code": exc.exit_code}
+            if failure is None:
+                url = server.url if server is not None else None
+                tell({"state": "ready", "pid": os.getpid(), "url": url, "message": message})
+                _loop(scheduler, idle_timeout, lambda: stopping)
         finally:
             if server is not None:
                 server.stop()
@@ -163,7 +157,23 @@ def serve(
             runtime.close()
             with contextlib.suppress(OSError):
                 daemon.pid_path(settings.home).unlink()
+    if failure is not None:  # told once the lock is released: no scheduler is left running
+        tell(failure)
+        return int(failure["code"])
     return 0
+
+
+def _loop(scheduler: Scheduler, idle_timeout: float | None, stopping: Callable[[], bool]) -> None:
+    """Step the scheduler until asked to stop, or idle for ``idle_timeout`` seconds."""
+    sys.setswitchinterval(0.0005)  # see scheduler.fast_thread_switching
+    scheduler.load_unfinished()
+    idle_since = time.time()
+    while not stopping():
+        scheduler.step(0.05)
+        if scheduler.busy:
+            idle_since = time.time()
+        elif idle_timeout is not None and time.time() - idle_since > idle_timeout:
+            return
 
 
 def _detach(home: Path) -> Ready:
