@@ -174,6 +174,7 @@ class DaskExecutor(Executor):
 
     def cancel(self, task_ids: Sequence[int]) -> None:
         for task_id in task_ids:
+            self._names.pop(task_id, None)  # its late lines are dropped: its run may be gone
             future = self._futures.pop(task_id, None)
             if future is not None:
                 future.cancel()

@@ -188,7 +188,10 @@ class LocalExecutor(Executor):
             self._results.append(result)
 
     def _live_lines(self, worker: _Worker, message: TaskLogs) -> None:
-        """Lines of a task still running, as log records of its node."""
+        """Lines of a task still running, as log records of its node (none for a cancelled
+        task: its run may be deleted, and its lines would then reference no run)."""
+        if message.task_id in self._cancelled:
+            return
         task = next((t for t in worker.tasks if t.task_id == message.task_id), None)
         if task is not None:
             self._logs.extend(
