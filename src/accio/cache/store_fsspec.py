@@ -9,6 +9,8 @@ straight to it: neither they nor the scheduler need the other's filesystem.
 all of it has arrived, and a CopyObject likewise: there is no partial object to see. Tables and
 bytes are therefore built and hashed in memory first, then PUT straight to their digest's key
 (one request; a temporary key plus a server-side copy would move every byte twice for nothing).
+On S3 that PUT also carries the digest as its ``x-amz-checksum-sha256``, so the server refuses
+bytes damaged on the way instead of storing them under the digest.
 :meth:`put_file` streams instead, to a ``.tmp-*`` key while hashing, then copies it to its
 digest once the digest is known. Filesystems without atomic PUT (``file://``, ``memory://``)
 write a ``.tmp-*`` file and rename it. Either way a digest never names bytes that were not
@@ -32,6 +34,7 @@ a cache-hit check is one HEAD (3 ms) against one stat (0.1 ms).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -64,6 +67,8 @@ if TYPE_CHECKING:
 OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
 #: ``info()`` fields that change whenever an object or file is rewritten.
 _FINGERPRINT_FIELDS = ("ETag", "VersionId", "LastModified", "mtime", "ino", "created")
+#: s3fs part size; below twice this an upload is one PUT.
+_PUT_CHUNK = 50 << 20
 #: Read size when streaming an object through SHA-256 (one ranged GET each on S3).
 _STREAM_CHUNK = 8 << 20
 
@@ -101,7 +106,7 @@ class FsspecArtifactStore(ArtifactStore):
             return digest
         final = self.path(digest)
         if self.atomic_put:
-            self.fs.pipe_file(final, data)  # one PUT: the object appears whole or not at all
+            self.fs.pipe_file(final, data, **self._put_options(digest, len(data)))
         else:
             tmp = self._tmp_path()
             try:
@@ -138,6 +143,15 @@ class FsspecArtifactStore(ArtifactStore):
         finally:
             self._remove(tmp)
         return digest
+
+    def _put_options(self, digest: str, size: int) -> dict[str, Any]:
+        """S3 single PUT (the object appears whole or not at all) carrying the digest as its
+        SHA-256 checksum: the server refuses bytes damaged on the way. Multipart uploads
+        (large objects) complete atomically too, without that per-object check."""
+        if self.protocol not in ("s3", "s3a") or size >= 2 * _PUT_CHUNK:
+            return {}
+        checksum = base64.b64encode(bytes.fromhex(digest)).decode()
+        return {"chunksize": _PUT_CHUNK, "ChecksumSHA256": checksum}
 
     def _tmp_path(self) -> str:
         if not self.atomic_put:

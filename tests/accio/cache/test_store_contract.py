@@ -7,6 +7,7 @@ buggy tool or another writer would: the store must notice on read, on check and 
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -311,3 +312,15 @@ def test_a_failed_commit_exposes_nothing(
     with pytest.raises(OSError, match="connection reset"):
         store.put_file(source)
     assert list(store.iter_digests()) == [] and case.listing() == []
+
+
+def test_s3_puts_carry_the_digest_as_their_checksum(case: Case) -> None:
+    """The server itself refuses an upload whose bytes do not hash to the digest."""
+    store = case.store
+    if case.kind != "s3":
+        pytest.skip("S3 only")
+    assert isinstance(store, FsspecArtifactStore)
+    digest = store.put_table(table())
+    bucket, _, key = store.path(digest).partition("/")
+    head = store.fs.call_s3("head_object", Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    assert base64.b64decode(head["ChecksumSHA256"]).hex() == digest
