@@ -15,7 +15,7 @@ import logging
 from collections import deque
 from typing import Any
 
-from accio.engine.events import Command, Persist
+from accio.engine.events import Command, Persist, RunUnstartable
 from accio.engine.runs import ActiveRun, NodeRun, ParentTally
 from accio.states import (
     DONE_NODE_STATES,
@@ -23,6 +23,7 @@ from accio.states import (
     RUN_TRANSITIONS,
     TERMINAL_NODE_STATES,
     TERMINAL_RUN_STATES,
+    UNFINISHED_RUN_STATES,
     InvalidTransition,
     NodeState,
     RunState,
@@ -147,6 +148,20 @@ class StateLedger:
         self._changed_runs.append(run)
         if run.state in TERMINAL_RUN_STATES:
             self.runs.pop(run.record.id, None)
+
+    def _handle_run_unstartable(self, event: RunUnstartable) -> None:
+        record = event.record
+        log.warning("cannot start run %s: %s", record.id, event.reason)
+        if record.id in self.runs or record.state not in UNFINISHED_RUN_STATES:
+            self._ignore(f"run {record.id}", "unstartable but active or finished")
+            return
+        self._fail_unstartable(record.id, record.state, record.started, record.parent_id)
+
+    def _fail_unstartable(
+        self, run_id: str, state: RunState, started: float | None, parent_id: str | None
+    ) -> None:
+        self._set_stored_run_state(run_id, state, "failed", "unstartable", started or self._now)
+        self._child_changed(parent_id, run_id, "failed", started)
 
     def _set_stored_run_state(
         self,

@@ -57,7 +57,6 @@ from accio.states import (
     UNFINISHED_RUN_STATES,
     InvalidTransition,
     NodeState,
-    RunState,
 )
 from accio.storage.records import LogLine
 
@@ -176,9 +175,13 @@ class StateMachine(StateLedger):
         run = ActiveRun(record, loaded.plan, params, seed, state=record.state)
         run.started = record.started
         nodes = run.nodes
-        forced = set(json.loads(record.force)) if record.force else set()
-        for plan in loaded.plan.nodes:
-            nodes[plan.name] = NodeRun(plan, forced="*" in forced or plan.name in forced)
+        if record.force:  # JSON list of names, "*" for all
+            forced = set(json.loads(record.force))
+            for plan in loaded.plan.nodes:
+                nodes[plan.name] = NodeRun(plan, forced="*" in forced or plan.name in forced)
+        else:
+            for plan in loaded.plan.nodes:
+                nodes[plan.name] = NodeRun(plan)
         if loaded.nodes:
             self._resume(run, loaded.nodes)
         self.runs[record.id] = run
@@ -194,20 +197,6 @@ class StateMachine(StateLedger):
             self._settle(run)
             self._run_changed(run, "resumed")
 
-    def _handle_run_unstartable(self, event: RunUnstartable) -> None:
-        record = event.record
-        log.warning("cannot start run %s: %s", record.id, event.reason)
-        if record.id in self.runs or record.state not in UNFINISHED_RUN_STATES:
-            self._ignore(f"run {record.id}", "unstartable but active or finished")
-            return
-        self._fail_unstartable(record.id, record.state, record.started, record.parent_id)
-
-    def _fail_unstartable(
-        self, run_id: str, state: RunState, started: float | None, parent_id: str | None
-    ) -> None:
-        self._set_stored_run_state(run_id, state, "failed", "unstartable", started or self._now)
-        self._child_changed(parent_id, run_id, "failed", started)
-
     def _handle_ready_discarded(self, event: ReadyDiscarded) -> None:
         self._ready.clear()
         self._awaiting.clear()
@@ -216,7 +205,7 @@ class StateMachine(StateLedger):
     def _resolve(self, commands: list[Command]) -> None:
         """Keys of ready nodes; recent results resolve at once, other keys are looked up
         (forced nodes skip both)."""
-        runs, awaiting = self.runs, self._awaiting
+        runs, recent, awaiting = self.runs, self._recent, self._awaiting
         checked: dict[str, bool] = {}  # digest -> usable, once per pass
         for _ in range(RESOLVE_ROUNDS):
             ready, self._ready = self._ready, []
@@ -238,7 +227,9 @@ class StateMachine(StateLedger):
                 except Exception as exc:  # this node fails, never the loop
                     fail_unkeyable(self, run, node, exc)
                     continue
-                hit = None if node.forced else recent_hit(self._recent, key, self.usable, checked)
+                hit = None if node.forced else recent.get(key)
+                if hit is not None and "dataset" in hit[0]:  # its artifacts must still be good
+                    hit = recent_hit(recent, key, self.usable, checked)
                 if hit is not None:
                     self._complete_cached(run, node, hit[0], hit[1], "cache hit")
                 else:
@@ -249,7 +240,7 @@ class StateMachine(StateLedger):
 
     def _handle_cache_looked_up(self, event: CacheLookedUp) -> None:
         awaiting, self._awaiting = self._awaiting, []
-        found, by_key = event.found, self._by_key
+        found, recent, by_key = event.found, self._recent, self._by_key
         checked: dict[str, bool] = {}
         for run, node in awaiting:
             if node.state != "pending" or run.record.id not in self.runs:
@@ -259,11 +250,11 @@ class StateMachine(StateLedger):
                 continue  # an input is being repaired
             key = node.key
             assert key is not None
-            hit = (
-                None
-                if node.forced
-                else recent_hit(self._recent, key, self.usable, checked) or found.get(key)
-            )
+            hit = None if node.forced else recent.get(key)
+            if hit is not None and "dataset" in hit[0]:
+                hit = recent_hit(recent, key, self.usable, checked)
+            if hit is None and not node.forced:
+                hit = found.get(key)
             if hit is not None:
                 self._complete_cached(run, node, hit[0], hit[1], "cache hit")
             elif key in by_key:
@@ -499,7 +490,7 @@ class StateMachine(StateLedger):
 
     _HANDLERS: ClassVar[dict[type[Event], Callable[[StateMachine, Any], None]]] = {
         RunsLoaded: _handle_runs_loaded,
-        RunUnstartable: _handle_run_unstartable,
+        RunUnstartable: StateLedger._handle_run_unstartable,
         ReadyDiscarded: _handle_ready_discarded,
         CacheLookedUp: _handle_cache_looked_up,
         TasksFinished: _handle_tasks_finished,

@@ -79,9 +79,12 @@ def producer_of(run: ActiveRun, digest: str, consumer: NodeRun) -> NodeRun | Non
 def repaired(run: ActiveRun, node: NodeRun, next_task: int) -> None:
     """``node`` is done (executed, or joined an identical execution): if it was re-producing a
     digest, tasks from ``next_task`` on see the repaired artifact."""
-    for digest, (producer, after) in run.repairs.items():
+    repairs = run.repairs
+    if not repairs:
+        return
+    for digest, (producer, after) in repairs.items():
         if after is None and producer == node.plan.name:
-            run.repairs[digest] = (producer, next_task)
+            repairs[digest] = (producer, next_task)
 
 
 def repair_input(
@@ -94,7 +97,10 @@ def repair_input(
         return False
     short = digest[:12]
     name = node.plan.name
-    known = run.repairs.get(digest)
+    repairs = run.repairs
+    if repairs is None:
+        repairs = run.repairs = {}
+    known = repairs.get(digest)
     if known is not None:
         producer = run.nodes[known[0]]
         if known[1] is not None and task_id >= known[1]:
@@ -105,7 +111,7 @@ def repair_input(
         if found is None:
             return False
         producer = found
-        run.repairs[digest] = (producer.plan.name, None)
+        repairs[digest] = (producer.plan.name, None)
         forget_digest(machine._recent, digest)
         _reset_producer(machine, run, producer, name, short)
     machine._release_joiners(node, None)  # identical nodes that joined it try on their own

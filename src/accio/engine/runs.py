@@ -76,7 +76,7 @@ class ActiveRun:
     #: In-run repairs: corrupt digest -> (the node re-executed to produce it again, the first
     #: task id issued after it did, None while it runs). Once per digest: a task dispatched
     #: after the repair that finds the digest corrupt again fails for real.
-    repairs: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    repairs: dict[str, tuple[str, int | None]] | None = None  # created on the first one
 
     @property
     def id(self) -> str:
