@@ -16,9 +16,13 @@ digest once the digest is known. Filesystems without atomic PUT (``file://``, ``
 write a ``.tmp-*`` file and rename it. Either way a digest never names bytes that were not
 hashed to it first.
 
-**Integrity.** Every read hashes the bytes it returns. :meth:`check` (cache hits, gc) compares
-the object's *fingerprint* from one ``info()`` call with the one recorded when this process or
-the index file last hashed it, and re-hashes (downloads) only when it changed. On S3 the
+**Integrity.** Every read hashes the bytes it returns. On S3, :meth:`check` (cache hits, gc,
+and before each put) first asks for the object's stored SHA-256 checksum: equal to the digest,
+the server verified these very bytes on upload and nobody has overwritten them since (an
+overwrite brings its own checksum, or none). Otherwise (multipart uploads, objects written by
+other tools, other filesystems) it compares the object's *fingerprint* from one ``info()`` call
+with the one recorded when this process or the index file last hashed it, and re-hashes
+(downloads) only when it changed. On S3 the
 fingerprint is ``(ETag, size, LastModified, VersionId)``: the ETag is computed by the server
 from the content (MD5 for a single PUT or copy, MD5 of part MD5s for a multipart upload) and
 every overwrite is a new object with a new LastModified, so an unchanged fingerprint means
@@ -213,6 +217,8 @@ class FsspecArtifactStore(ArtifactStore):
         if not is_digest(digest):
             return False
         try:
+            if self._vouched(digest):
+                return True
             before = self._fingerprint(digest)
             if before is not None and self._index.get(digest) == before:
                 return True
@@ -224,6 +230,24 @@ class FsspecArtifactStore(ArtifactStore):
             return True
         self._quarantine_if(digest, mismatch_reason(size, actual), before)
         return False
+
+    def _vouched(self, digest: str) -> bool:
+        """Whether S3 holds the digest as the object's SHA-256 checksum: the server verified
+        it against the bytes when they were uploaded (see :meth:`_put_options`), and any later
+        overwrite replaces the checksum with its own. One HEAD, no state, valid on any machine."""
+        if self.protocol not in ("s3", "s3a"):
+            return False
+        bucket, _, key = self.path(digest).partition("/")
+        try:
+            head = self.fs.call_s3("head_object", Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except FileNotFoundError:
+            raise
+        except OSError:
+            return False  # checksums unsupported here: fall back to fingerprints
+        checksum = head.get("ChecksumSHA256")
+        if not isinstance(checksum, str) or "-" in checksum:  # multipart: composite
+            return False
+        return base64.b64decode(checksum).hex() == digest
 
     def _fingerprint(self, digest: str) -> str | None:
         """What changes whenever the object is rewritten (None: nothing reliable)."""

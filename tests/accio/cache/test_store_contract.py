@@ -8,6 +8,7 @@ buggy tool or another writer would: the store must notice on read, on check and 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 import time
@@ -324,3 +325,25 @@ def test_s3_puts_carry_the_digest_as_their_checksum(case: Case) -> None:
     bucket, _, key = store.path(digest).partition("/")
     head = store.fs.call_s3("head_object", Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     assert base64.b64decode(head["ChecksumSHA256"]).hex() == digest
+
+
+def test_s3_check_needs_no_local_state(case: Case) -> None:
+    """A store opened on another machine trusts what the server vouches for, nothing else."""
+    store = case.store
+    if case.kind != "s3":
+        pytest.skip("S3 only")
+    assert isinstance(store, FsspecArtifactStore)
+    digest = store.put_table(table())
+    elsewhere = FsspecArtifactStore(store.fs, store.root)  # no index, nothing hashed yet
+    elsewhere._hash = None  # type: ignore[method-assign,assignment]  # would fail if called
+    assert elsewhere.check(digest)
+    case.flip(digest)  # an overwrite without checksum
+    fresh = FsspecArtifactStore(store.fs, store.root)
+    assert not fresh.check(digest)
+    assert [n["digest"] for n in fresh.quarantined()] == [digest]
+    # An overwrite carrying the true checksum of its own (wrong) bytes is not vouched for.
+    other = store.put_bytes(b"the real content")
+    wrong = b"the fake content"
+    checksum = base64.b64encode(hashlib.sha256(wrong).digest()).decode()
+    store.fs.pipe_file(store.path(other), wrong, ChecksumSHA256=checksum)
+    assert not FsspecArtifactStore(store.fs, store.root).check(other)
