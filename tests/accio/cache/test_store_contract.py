@@ -37,6 +37,7 @@ from accio.storage.memory import MemoryStorage
 from accio.storage.records import CacheEntry
 
 KINDS = ["local", "file", "memory", "s3"]
+URL_KINDS = KINDS[1:]  # the fsspec store
 
 
 @dataclass
@@ -213,11 +214,11 @@ def test_check_catches_rewrites_and_truncation(case: Case) -> None:
     assert list(store.iter_digests()) == [fine]
 
 
+@pytest.mark.parametrize("case", URL_KINDS, indirect=True)
 def test_check_trusts_an_unchanged_object_without_reading_it(
     case: Case, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not isinstance(case.store, FsspecArtifactStore):
-        pytest.skip("the folder store's stat index is tested in test_verify.py")
+    """(The folder store's stat index is tested in test_verify.py.)"""
     store = case.store
     digest = store.put_table(table())
     reopened = FsspecArtifactStore(store.fs, store.root)  # fresh index: must hash once
@@ -231,9 +232,8 @@ def test_check_trusts_an_unchanged_object_without_reading_it(
     assert reopened.check(digest) and store.check(digest)  # one info() each
 
 
+@pytest.mark.parametrize("case", URL_KINDS, indirect=True)
 def test_fingerprints_survive_in_the_index_file(case: Case, tmp_path: Path) -> None:
-    if not isinstance(case.store, FsspecArtifactStore):
-        pytest.skip("URL stores only")
     index = tmp_path / "prints.sqlite3"
     first = FsspecArtifactStore(case.store.fs, case.store.root, index_path=index)
     digest = first.put_bytes(b"remembered")
@@ -297,12 +297,13 @@ def test_concurrent_writers_of_one_table(case: Case) -> None:
     assert case.store.get_table(digests[0]).num_rows == 20_000
 
 
+@pytest.mark.parametrize("case", URL_KINDS, indirect=True)
 def test_a_failed_commit_exposes_nothing(
     case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """(The folder store's temporary files are tested in test_artifacts.py.)"""
     store = case.store
-    if not isinstance(store, FsspecArtifactStore):
-        pytest.skip("the folder store's temporary files are tested in test_artifacts.py")
+    assert isinstance(store, FsspecArtifactStore)
     source = tmp_path / "blob.bin"
     source.write_bytes(b"y" * 100_000)
 
@@ -315,11 +316,10 @@ def test_a_failed_commit_exposes_nothing(
     assert list(store.iter_digests()) == [] and case.listing() == []
 
 
+@pytest.mark.parametrize("case", ["s3"], indirect=True)
 def test_s3_puts_carry_the_digest_as_their_checksum(case: Case) -> None:
     """The server itself refuses an upload whose bytes do not hash to the digest."""
     store = case.store
-    if case.kind != "s3":
-        pytest.skip("S3 only")
     assert isinstance(store, FsspecArtifactStore)
     digest = store.put_table(table())
     bucket, _, key = store.path(digest).partition("/")
@@ -327,11 +327,10 @@ def test_s3_puts_carry_the_digest_as_their_checksum(case: Case) -> None:
     assert base64.b64decode(head["ChecksumSHA256"]).hex() == digest
 
 
+@pytest.mark.parametrize("case", ["s3"], indirect=True)
 def test_s3_check_needs_no_local_state(case: Case) -> None:
     """A store opened on another machine trusts what the server vouches for, nothing else."""
     store = case.store
-    if case.kind != "s3":
-        pytest.skip("S3 only")
     assert isinstance(store, FsspecArtifactStore)
     digest = store.put_table(table())
     elsewhere = FsspecArtifactStore(store.fs, store.root)  # no index, nothing hashed yet
