@@ -4,8 +4,11 @@ Storage is wrapped so that one of its methods raises for its first N calls (a lo
 ``OperationalError``; a full disk: ``OSError(ENOSPC)``) while a sweep runs through a scheduler
 with a control channel (so it reports its condition in ``scheduler-status.json``). Every run
 must end, every node row and cache entry must be there, and the condition must have been
-reported, then cleared. Last, a real full disk: the whole home on an 8 MiB tmpfs (root only;
-under ``CI=true`` a root whose mount fails is an error, not a skip).
+reported, then cleared. Last, a real full disk: the whole home on an 8 MiB tmpfs filled to the
+last byte (root only; under ``CI=true`` a root whose mount fails is an error, not a skip): the
+node writing an artifact fails cleanly (no temporary file left), the database cannot record it
+either, so the writer waits and the status says the disk is full; once space is freed the
+records go through and a new submission runs.
 """
 
 from __future__ import annotations
@@ -237,7 +240,7 @@ def test_disk_full_fails_or_waits_cleanly_and_resumes_when_space_is_freed(tmp_pa
             {"workflow": "tables", "seed": 5, "params": {"rows": 300_000}}, start=False
         )
         filler = mount / "filler"
-        fill(filler, keep=64 * 1024)
+        fill(filler, keep=0)
         errors: list[BaseException] = []
 
         def drive() -> None:
@@ -249,10 +252,15 @@ def test_disk_full_fails_or_waits_cleanly_and_resumes_when_space_is_freed(tmp_pa
         thread = threading.Thread(target=drive, daemon=True)
         thread.start()
         deadline = time.time() + 60
+        paused: dict[str, Any] = {}
         while time.time() < deadline and thread.is_alive():
-            if read_status(home).get("paused"):
+            paused = read_status(home)
+            if paused.get("paused"):
                 break  # waiting for space: the writer retries
             time.sleep(0.02)
+        # Not a byte left: the database cannot write either, and says so through the status
+        # block reserved beforehand.
+        assert "full" in str(paused.get("condition")), paused
         filler.unlink()  # space comes back
         thread.join(120)
         scheduler.close()
