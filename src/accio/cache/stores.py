@@ -35,7 +35,9 @@ def store_locator(settings: Settings) -> str:
 
 
 def locator(url: str, *, endpoint_url: str | None = None) -> str:
-    """``url`` with the options a worker needs to reach it."""
+    """``url`` with the options a worker needs to reach it (a folder path needs none)."""
+    if not is_url(url):
+        return url
     if "?" in url:
         raise UsageError(f"artifact store URL must not contain '?': {url!r}")
     if not endpoint_url:

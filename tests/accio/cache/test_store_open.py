@@ -71,6 +71,11 @@ def test_settings_without_url_keep_the_home_folder(tmp_path: Path) -> None:
     assert isinstance(open_settings_store(chosen), LocalArtifactStore)
     memory = settings(tmp_path, ACCIO_ARTIFACTS_URL="memory://accio-settings-test")
     assert isinstance(open_settings_store(memory), FsspecArtifactStore)
+    shared = settings(
+        tmp_path, ACCIO_ARTIFACTS_URL=str(tmp_path / "nfs"), ACCIO_S3_ENDPOINT="http://h:1"
+    )
+    assert store_locator(shared) == str(tmp_path / "nfs")  # a shared folder: no options
+    assert isinstance(open_settings_store(shared), LocalArtifactStore)
 
 
 @pytest.mark.parametrize(
