@@ -278,3 +278,19 @@ def test_a_client_with_explicit_settings_starts_a_scheduler_that_knows_its_plugi
             assert json.loads(client.node(sub.run_id, "Plus").outputs or "{}")["sum"]["value"] == 5
     finally:
         daemon.stop(home)
+
+
+def test_the_scheduler_serves_with_the_configured_body_limit(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    settings = Settings.from_env(_env(home, ACCIO_HTTP="127.0.0.1:0", ACCIO_MAX_BODY_MB="1"))
+    assert settings.max_body_bytes == 2**20
+    report = daemon.launch(settings, idle_timeout=60)
+    try:
+        assert report.url is not None
+        big = httpx.post(f"{report.url}/api/v1/runs", content=b"x" * (2**20 + 1), timeout=30)
+        assert big.status_code == 413
+        assert big.json()["errors"][0]["message"].endswith("the limit is 1048576 bytes")
+        small = httpx.post(f"{report.url}/api/v1/runs", content=b"[]", timeout=30)
+        assert small.status_code == 422
+    finally:
+        daemon.stop(home)

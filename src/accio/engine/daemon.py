@@ -227,11 +227,21 @@ def launch(
 
 
 def scheduler_env(settings: Settings) -> dict[str, str]:
-    """The environment of a scheduler started for ``settings``: the caller's, with the home,
-    database and plugins of the settings (a client built from explicit settings must not start
-    a scheduler that cannot find its operators)."""
+    """The environment of a scheduler started for ``settings``: the caller's, overridden by
+    the settings (they are the authority: a client built from explicit settings must not start
+    a scheduler that cannot find its operators, or that ignores its limits)."""
     env = {**os.environ, "ACCIO_HOME": str(settings.home)}
-    env["ACCIO_DATABASE_URL"] = settings.database_url
+    env.update(
+        ACCIO_DATABASE_URL=settings.database_url,
+        ACCIO_USER=settings.user,
+        ACCIO_CPUS=str(settings.cpus),
+        ACCIO_MEMORY_MB=str(settings.memory_mb),
+        ACCIO_EXECUTOR=settings.executor,
+        ACCIO_MAX_CHILDREN=str(settings.max_children),
+        ACCIO_MAX_BODY_MB=str(max(1, settings.max_body_bytes >> 20)),
+    )
+    if settings.dask_address:
+        env["ACCIO_DASK_SCHEDULER"] = settings.dask_address
     if settings.plugins:
         env["ACCIO_PLUGINS"] = settings.plugins
     return env
