@@ -345,12 +345,12 @@ class FsspecArtifactStore(ArtifactStore):
                 yield shard + rest
 
     def clean_temporary(self, older_than_s: float) -> tuple[int, int]:
+        cutoff = time.time() - older_than_s
+        files, size = self._abort_uploads(cutoff), 0
         try:
             entries = self.fs.ls(self.root, detail=True)
         except FileNotFoundError:
-            return 0, 0
-        cutoff = time.time() - older_than_s
-        files = size = 0
+            return files, size
         for entry in entries:
             name = str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]
             if not name.startswith(TMP_PREFIX) or entry.get("type") != "file":
@@ -364,6 +364,33 @@ class FsspecArtifactStore(ArtifactStore):
             files += 1
             size += int(entry.get("size") or 0)
         return files, size
+
+    def _abort_uploads(self, cutoff: float) -> int:
+        """Abort S3 multipart uploads under the root started before ``cutoff``: a writer
+        killed mid-upload leaves parts that take space but never become an object."""
+        if self.protocol not in ("s3", "s3a"):
+            return 0
+        bucket, _, prefix = self.root.partition("/")
+        try:
+            listing = self.fs.call_s3(
+                "list_multipart_uploads", Bucket=bucket, Prefix=prefix + "/" if prefix else ""
+            )
+        except OSError:
+            return 0  # not supported by this server: nothing to clean
+        aborted = 0
+        for upload in listing.get("Uploads", []):
+            started = upload.get("Initiated")
+            if not isinstance(started, datetime) or started.timestamp() > cutoff:
+                continue
+            with suppress(OSError):
+                self.fs.call_s3(
+                    "abort_multipart_upload",
+                    Bucket=bucket,
+                    Key=upload["Key"],
+                    UploadId=upload["UploadId"],
+                )
+                aborted += 1
+        return aborted
 
 
 def _mtime(info: dict[str, Any]) -> float:

@@ -346,3 +346,25 @@ def test_s3_check_needs_no_local_state(case: Case) -> None:
     checksum = base64.b64encode(hashlib.sha256(wrong).digest()).decode()
     store.fs.pipe_file(store.path(other), wrong, ChecksumSHA256=checksum)
     assert not FsspecArtifactStore(store.fs, store.root).check(other)
+
+
+@pytest.mark.parametrize("case", ["s3"], indirect=True)
+def test_s3_abandoned_multipart_uploads_are_aborted(case: Case) -> None:
+    """A writer killed mid-upload leaves invisible parts; clean_temporary aborts them."""
+    store = case.store
+    assert isinstance(store, FsspecArtifactStore)
+    bucket, _, key = store.path("ab" * 32).partition("/")
+    upload = store.fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key)
+    store.fs.call_s3(
+        "upload_part",
+        Bucket=bucket,
+        Key=key,
+        UploadId=upload["UploadId"],
+        PartNumber=1,
+        Body=b"z" * 1024,
+    )
+    assert store.clean_temporary(3600) == (0, 0)  # too young
+    time.sleep(1.1)  # Initiated has a one-second resolution
+    assert store.clean_temporary(0) == (1, 0)
+    assert store.clean_temporary(0) == (0, 0)
+    assert not store.exists("ab" * 32)
