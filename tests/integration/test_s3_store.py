@@ -4,6 +4,8 @@ Each run is its own process with its own environment, as on a cluster: the sched
 forked workers reach the bucket through ``ACCIO_ARTIFACTS_URL`` / ``ACCIO_S3_ENDPOINT`` and the
 AWS variables, and write nothing under ``$ACCIO_HOME/artifacts``. The same sweep on the folder
 store must give the very same digests and metrics, and a second submission only cache hits.
+Bytes flipped in the bucket are found by ``accio verify --repair`` (quarantined under the
+prefix) and the next submission re-executes their producer alone, writing the same digest back.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ print(json.dumps(report))
 """
 
 
-def run_sweep(home: Path, extra: dict[str, str]) -> list[dict[str, Any]]:
+def environment(home: Path, extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment without Accio or AWS settings, plus ``extra``."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -74,9 +77,13 @@ def run_sweep(home: Path, extra: dict[str, str]) -> list[dict[str, Any]]:
         ACCIO_HTTP="off",
         **extra,
     )
+    return env
+
+
+def run_sweep(home: Path, extra: dict[str, str]) -> list[dict[str, Any]]:
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, json.dumps(WORKFLOW), json.dumps(SWEEP)],
-        env=env,
+        env=environment(home, extra),
         capture_output=True,
         text=True,
         timeout=300,
@@ -123,3 +130,36 @@ def test_sweep_on_s3_matches_the_folder_store(tmp_path: Path, s3_server: Any) ->
         assert hashlib.sha256(data).hexdigest() == digest
         assert (tmp_path / "local" / "artifacts" / digest[:2] / digest[2:]).read_bytes() == data
         assert rows in (10, 1000, 20000)
+
+    # Rot in the bucket: `accio verify --repair` quarantines it under the prefix, and the next
+    # submission re-executes only its producer, writing the very same bytes back.
+    victim = sorted(results(first).values())[0][0]
+    key = f"accio-test/{prefix}/{victim[:2]}/{victim[2:]}"
+    data = bytearray(fs.cat_file(key))
+    data[len(data) // 2] ^= 0x01
+    fs.pipe_file(key, bytes(data))
+    s3_env = environment(
+        tmp_path / "s3",
+        {"ACCIO_ARTIFACTS_URL": f"s3://{s3_server.bucket}/{prefix}", **s3_server.env()},
+    )
+    accio = Path(sys.executable).with_name("accio")
+    done = subprocess.run(
+        [str(accio), "verify", "--repair", "--json"],
+        env=s3_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert json.loads(done.stdout)["quarantined"] == [victim]
+    assert fs.find(f"accio-test/{prefix}/quarantine")  # kept aside with its note, not deleted
+    repaired, cached = run_sweep(
+        tmp_path / "s3",
+        {"ACCIO_ARTIFACTS_URL": f"s3://{s3_server.bucket}/{prefix}", **s3_server.env()},
+    )
+    states = sorted(n["Table"]["state"] for n in repaired.values())
+    assert states == ["cached"] * 5 + ["success"]
+    assert results(repaired) == results(first)
+    assert {n["Mean"]["state"] for n in repaired.values()} == {"cached"}  # same digest back
+    assert hashlib.sha256(fs.cat_file(key)).hexdigest() == victim
+    assert {n["state"] for nodes in cached.values() for n in nodes.values()} == {"cached"}
