@@ -17,6 +17,7 @@ from accio.ops.api import Resources
 
 from .conftest import (
     answer,
+    build_plan,
     check_consistent,
     drive,
     finished,
@@ -180,3 +181,38 @@ def test_the_repaired_producer_ignores_a_stale_cache_entry(machine: StateMachine
         for e in getattr(c, "cache_entries", ())
     ]
     assert [(e[0], e[10]) for e in persisted] == [(producer.key, True)]
+
+
+FORK: dict[str, Any] = {
+    "id": "fork",
+    "params": [{"name": "x", "kind": "double"}],
+    "graph": [
+        {"op": "Number", "name": "In", "inputs": {"value": {"param": "x"}}},
+        {"op": "Add", "name": "Ax", "inputs": {"a": {"reference": "In/value"}}},
+        {"op": "Add", "name": "Bx", "inputs": {"a": {"reference": "In/value"}, "b": 2.0}},
+    ],
+}
+
+
+def test_two_readers_of_one_rotten_artifact_share_one_repair(machine: StateMachine) -> None:
+    """Bx was dispatched before the repair ended: it waits for the same re-execution instead of
+    failing, and In runs once more, not twice."""
+    from accio.engine.events import LoadedRun, RunsLoaded
+
+    plan = build_plan(FORK)
+    (task,) = submitted(
+        drive(machine, RunsLoaded("l", 10.0, (LoadedRun(run_record("r1"), plan),)))
+    )
+    readers = by_name(submitted(drive(machine, finished(dataset_result(task)))))
+    assert set(readers) == {"Ax", "Bx"}
+    (again,) = submitted(drive(machine, finished(corrupt(readers["Ax"]))))
+    assert again.node == "In"
+    assert submitted(drive(machine, finished(corrupt(readers["Bx"])))) == []  # waits too
+    nodes = machine.runs["r1"].nodes
+    assert nodes["Ax"].state == nodes["Bx"].state == "pending"
+    rerun = by_name(submitted(drive(machine, finished(dataset_result(again)))))
+    assert set(rerun) == {"Ax", "Bx"}
+    drive(machine, finished(success(rerun["Ax"]), success(rerun["Bx"])))
+    assert "r1" not in machine.runs
+    assert [t[4:6] for t in machine.story("r1", "In")].count(("success", "pending")) == 1
+    assert machine.story("r1")[-1][5] == "success"
