@@ -244,6 +244,14 @@ def scheduler_env(settings: Settings) -> dict[str, str]:
         env["ACCIO_DASK_SCHEDULER"] = settings.dask_address
     if settings.plugins:
         env["ACCIO_PLUGINS"] = settings.plugins
+    # The artifact store is the client's, exactly: a scheduler writing elsewhere splits them.
+    for name, value in (
+        ("ACCIO_ARTIFACTS_URL", settings.artifacts_url),
+        ("ACCIO_S3_ENDPOINT", settings.s3_endpoint),
+    ):
+        env.pop(name, None)
+        if value:
+            env[name] = value
     return env
 
 

@@ -96,3 +96,22 @@ def test_a_url_with_a_query_is_refused() -> None:
     with pytest.raises(UsageError, match="must not contain"):
         locator("s3://bucket/x?y=1", endpoint_url="http://h")
     assert locator("s3://bucket/x") == "s3://bucket/x"
+
+
+def test_a_started_scheduler_uses_the_clients_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from accio.engine.daemon import scheduler_env
+
+    monkeypatch.setenv("ACCIO_ARTIFACTS_URL", "s3://somebody-elses/bucket")
+    monkeypatch.setenv("ACCIO_S3_ENDPOINT", "http://elsewhere:1")
+    env = scheduler_env(settings(tmp_path))  # explicit settings without a URL: the folder
+    assert "ACCIO_ARTIFACTS_URL" not in env and "ACCIO_S3_ENDPOINT" not in env
+    chosen = settings(
+        tmp_path, ACCIO_ARTIFACTS_URL="s3://b/p", ACCIO_S3_ENDPOINT="http://127.0.0.1:9"
+    )
+    env = scheduler_env(chosen)
+    assert (env["ACCIO_ARTIFACTS_URL"], env["ACCIO_S3_ENDPOINT"]) == (
+        "s3://b/p",
+        "http://127.0.0.1:9",
+    )
