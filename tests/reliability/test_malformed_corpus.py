@@ -35,6 +35,13 @@ from accio.cli.main import main
 SEED = 20261201
 REPO = Path(__file__).resolve().parents[2]
 TRACEBACK = "Traceback (most recent call last)"
+#: Definitions of the invalid corpus used as bases: its valid workflow and one run (made valid).
+CORPUS_BASES = [
+    REPO / "tests/invalid/runs/corpus_workflow.json",
+    REPO / "tests/invalid/runs/seed_float.json",
+]
+#: About this many mutated definitions in all, spread over the bases (examples/ grows).
+MUTATED_INPUTS = 360
 #: Tables a rejected command must leave empty (schema bookkeeping such as alembic_version aside).
 DATA_TABLES = (
     "workflows",
@@ -62,28 +69,30 @@ class Base:
 
 def base_definitions(workdir: Path) -> tuple[list[Base], dict[str, Path]]:
     """Valid workflows and runs from examples/ and the invalid corpus, with their workflow files
-    copied to ``workdir`` under their ids (so a run finds its workflow beside it, too)."""
-    sources = {
-        "geoind": REPO / "examples/geoind/geoind.json",
-        "geoind_workflow": REPO / "examples/seed-page/geoind_workflow.json",
-        "corpus_workflow": REPO / "tests/invalid/runs/corpus_workflow.json",
-    }
+    copied to ``workdir`` under their ids (so a run finds its workflow beside it, too). Other
+    JSON files (study specifications...) and runs of unknown workflows are left out."""
+    files = [*sorted((REPO / "examples").rglob("*.json")), *CORPUS_BASES]
+    documents: list[tuple[Path, Any]] = []
+    for path in files:
+        try:
+            documents.append((path, json.loads(path.read_text(encoding="utf-8"))))
+        except ValueError:
+            continue
     workflows: dict[str, Path] = {}
     bases: list[Base] = []
-    for wf_id, source in sources.items():
-        target = workdir / f"{wf_id}.json"
-        target.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
-        workflows[wf_id] = target
-        bases.append(Base("workflow", source.name, target.read_text(encoding="utf-8")))
-    runs = [
-        *sorted((REPO / "examples").glob("*/*.json")),
-        REPO / "tests/invalid/runs/seed_float.json",
-    ]
-    for path in runs:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        if "workflow" not in document:
+    for path, document in documents:
+        if isinstance(document, dict) and "graph" in document:
+            wf_id = str(document.get("id") or path.stem)
+            target = workdir / f"{wf_id}.json"
+            target.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+            workflows[wf_id] = target
+            bases.append(Base("workflow", path.name, target.read_text(encoding="utf-8")))
+    for path, document in documents:
+        if not (isinstance(document, dict) and isinstance(document.get("workflow"), str)):
             continue
-        wf_id = str(document["workflow"]).split(":")[0]
+        wf_id = document["workflow"].split(":")[0]
+        if wf_id not in workflows:
+            continue
         if wf_id == "corpus_workflow":
             document["seed"] = 1  # the corpus file's fault; the mutations bring their own
         bases.append(Base("run", path.name, json.dumps(document, indent=1), workflows[wf_id]))
@@ -473,7 +482,8 @@ def test_malformed_inputs_never_crash_the_cli_nor_write_anything(
     bases, workflows = base_definitions(workdir)
     tally = Tally()
     valid_run = str(REPO / "examples/seed-page/single.json")
-    for base, path in generated_cases(bases, workdir, per_base=30):
+    per_base = max(6, MUTATED_INPUTS // len(bases))
+    for base, path in generated_cases(bases, workdir, per_base=per_base):
         tally.inputs[f"{base.kind} mutations"] += 1
         name = path.name
         if base.kind == "run":
