@@ -111,6 +111,7 @@ class Scheduler:
         self._ids = itertools.count(1)
         self._inbox: list[Event] = []  # events not yet handed to the machine
         self._loading: set[str] = set()  # ids of the runs loaded into the inbox
+        self._first_load = True  # the runs of a previous scheduler's life are read then
 
     # ----------------------------------------------------------------- public surface
     @property
@@ -173,6 +174,12 @@ class Scheduler:
             parents = self._load_parents(records)
             resumed = [r.id for r in records if r.state != "pending"]
             stored = self.storage.nodes_of_runs(resumed) if resumed else {}
+            if self._first_load:
+                # A run's state is written with a delay (coalescing) but its ended nodes at
+                # once: after a crash a "pending" run may hold finished nodes to restore.
+                quiet = [r.id for r in records if r.state == "pending"]
+                stored.update(self.storage.started_nodes_of_runs(quiet) if quiet else {})
+                self._first_load = False
             loaded: list[LoadedRun] = []
             broken: list[Event] = []
             for record in records:

@@ -219,6 +219,14 @@ class Storage(ABC):
         """Nodes of many runs at once (a sweep's results), each list in position order."""
         return {run_id: self.get_nodes(run_id) for run_id in run_ids}
 
+    def started_nodes_of_runs(self, run_ids: Sequence[str]) -> dict[str, list[NodeRecord]]:
+        """Only the nodes past ``pending`` of many runs: what a resumed scheduler must restore
+        for runs whose own (coalesced) state was not written before a crash."""
+        return {
+            run_id: [n for n in nodes if n.state != "pending"]
+            for run_id, nodes in self.nodes_of_runs(run_ids).items()
+        }
+
     @abstractmethod
     def get_node(self, run_id: str, name: str) -> NodeRecord:
         """One node. Raises NotFoundError."""

@@ -387,20 +387,24 @@ class SqlStorage(SqlBase):
         with self._read() as conn:
             return [NodeRecord(*row) for row in conn.execute(query)]
 
-    def nodes_of_runs(self, run_ids: Sequence[str]) -> dict[str, list[NodeRecord]]:
+    def nodes_of_runs(
+        self, run_ids: Sequence[str], *, started_only: bool = False
+    ) -> dict[str, list[NodeRecord]]:
         found: dict[str, list[NodeRecord]] = {run_id: [] for run_id in run_ids}
         nodes = db.nodes
         with self._read() as conn:
             for part in chunks(list(found)):
-                query = (
-                    sa.select(nodes)
-                    .where(nodes.c.run_id.in_(part))
-                    .order_by(nodes.c.run_id, nodes.c.position)
-                )
+                query = sa.select(nodes).where(nodes.c.run_id.in_(part))
+                if started_only:
+                    query = query.where(nodes.c.state != "pending")
+                query = query.order_by(nodes.c.run_id, nodes.c.position)
                 for row in conn.execute(query):
                     record = NodeRecord(*row)
                     found[record.run_id].append(record)
         return found
+
+    def started_nodes_of_runs(self, run_ids: Sequence[str]) -> dict[str, list[NodeRecord]]:
+        return self.nodes_of_runs(run_ids, started_only=True)
 
     def get_node(self, run_id: str, name: str) -> NodeRecord:
         query = sa.select(db.nodes).where(db.nodes.c.run_id == run_id, db.nodes.c.name == name)

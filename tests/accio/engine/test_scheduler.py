@@ -176,3 +176,41 @@ def test_an_executor_that_refuses_tasks_fails_them_cleanly(client: Client) -> No
     assert node.state == "failed" and node.attempts == 2  # a refusal counts as a crash
     assert "no cluster" in json.loads(node.error or "{}")["message"]
     assert client.node(sub.run_id, "Total").state == "skipped"
+
+
+def test_a_crash_before_the_run_state_was_written_keeps_finished_nodes(client: Client) -> None:
+    """Run states are written with a delay (coalescing), ended nodes at once: a scheduler
+    killed in between leaves a "pending" run holding finished nodes. The next scheduler
+    restores them as they are (same state, attempts, timestamps), never re-resolves them."""
+    sub = client.submit({"workflow": "sum", "params": {"x": 1.0}}, start=False)
+    first = inline(client)
+    first.run_until_idle(timeout=30)
+    done = {n.name: n for n in client.nodes(sub.run_id)}
+    assert {n.state for n in done.values()} == {"success"}
+    storage = client.runtime.storage
+    # what a crash leaves: run still pending, its first nodes ended, the last one not started
+    storage.set_run_states([(sub.run_id, "pending", None, None, 0.0)])
+    total = done["Total"]
+    storage.update_nodes(
+        [
+            total.__class__(
+                **{
+                    **{f: getattr(total, f) for f in total.__dataclass_fields__},
+                    "state": "pending",
+                    "outputs": None,
+                    "attempts": 0,
+                    "started": None,
+                    "completed": None,
+                }
+            )
+        ]
+    )
+    second = inline(client)
+    second.run_until_idle(timeout=30)
+    after = {n.name: n for n in client.nodes(sub.run_id)}
+    assert client.run(sub.run_id).state == "success"
+    for name in ("In", "Two"):
+        assert after[name].state == "success"
+        assert after[name].attempts == done[name].attempts
+        assert after[name].completed == done[name].completed
+    assert after["Total"].state in ("success", "cached")
