@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +16,14 @@ from typing import Literal, get_args
 
 from accio.errors import UsageError
 
-ExecutorName = Literal["local", "inline", "dask"]
+ExecutorName = Literal["local", "inline", "dask", "slurm", "pbs", "sge"]
 EXECUTOR_NAMES: tuple[str, ...] = get_args(ExecutorName)
+#: Executors that run nodes in batch jobs (a dask-jobqueue cluster, scaled to the work).
+BATCH_EXECUTORS: tuple[str, ...] = ("slurm", "pbs", "sge")
+#: Default most batch jobs (Dask workers) running at once (``$ACCIO_MAX_WORKERS``).
+DEFAULT_MAX_WORKERS = 4
+_MEMORY_RE = re.compile(r"^\s*(\d+(\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
 #: Default cap on a sweep's children: above it, a definition is refused before anything expands.
 DEFAULT_MAX_CHILDREN = 1_000_000
@@ -67,7 +74,8 @@ class Settings:
     memory_mb
         Memory the local executor may use, in MiB (``$ACCIO_MEMORY_MB``, default total RAM).
     executor
-        Executor the scheduler runs nodes with (``$ACCIO_EXECUTOR``: local, inline or dask).
+        Executor the scheduler runs nodes with (``$ACCIO_EXECUTOR``: local, inline, dask, or a
+        batch system: slurm, pbs, sge).
     dask_address
         Address of a running dask scheduler (``$ACCIO_DASK_SCHEDULER``); None starts a local
         cluster when ``executor`` is dask.
@@ -90,6 +98,20 @@ class Settings:
         or a shared folder); None keeps ``artifacts_dir``. Credentials: the AWS environment.
     s3_endpoint
         S3 endpoint of ``artifacts_url`` (``$ACCIO_S3_ENDPOINT``, e.g. ``http://host:8333``).
+    max_workers
+        Batch executors: most jobs (one Dask worker each) at once (``$ACCIO_MAX_WORKERS``,
+        default 4); none while idle.
+    job_cores, job_memory, job_queue, job_walltime
+        Batch executors: each job's cores (``$ACCIO_JOB_CORES``, default 1), memory
+        (``$ACCIO_JOB_MEMORY``, e.g. ``4GiB``, default 2GiB), queue or partition
+        (``$ACCIO_JOB_QUEUE``, default the system's) and walltime (``$ACCIO_JOB_WALLTIME``,
+        default 01:00:00).
+    job_host
+        Batch executors: the address the Dask scheduler listens on (``$ACCIO_JOB_HOST``;
+        default: dask-jobqueue's choice). A loopback address also binds the workers to it.
+    job_idle_s
+        Batch executors: seconds an idle worker's job lives before it ends
+        (``$ACCIO_JOB_IDLE_S``, default 30).
     """
 
     home: Path
@@ -108,6 +130,18 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     artifacts_url: str | None = None
     s3_endpoint: str | None = None
+    max_workers: int = DEFAULT_MAX_WORKERS
+    job_cores: int = 1
+    job_memory: str = "2GiB"
+    job_queue: str | None = None
+    job_walltime: str = "01:00:00"
+    job_host: str | None = None
+    job_idle_s: int = 30
+
+    @property
+    def job_memory_mb(self) -> int:
+        """``job_memory`` in MiB (at least 1)."""
+        return max(1, memory_bytes(self.job_memory) // 2**20)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -139,7 +173,54 @@ class Settings:
             max_body_bytes=body_mb * 2**20,
             artifacts_url=(env.get("ACCIO_ARTIFACTS_URL") or "").strip() or None,
             s3_endpoint=(env.get("ACCIO_S3_ENDPOINT") or "").strip() or None,
+            max_workers=_positive_int(env, "ACCIO_MAX_WORKERS", lambda: DEFAULT_MAX_WORKERS),
+            job_cores=_positive_int(env, "ACCIO_JOB_CORES", lambda: 1),
+            job_memory=_job_memory(env.get("ACCIO_JOB_MEMORY")),
+            job_queue=(env.get("ACCIO_JOB_QUEUE") or "").strip() or None,
+            job_walltime=(env.get("ACCIO_JOB_WALLTIME") or "").strip() or "01:00:00",
+            job_host=(env.get("ACCIO_JOB_HOST") or "").strip() or None,
+            job_idle_s=_positive_int(env, "ACCIO_JOB_IDLE_S", lambda: 30),
         )
+
+
+def job_env(settings: Settings) -> dict[str, str]:
+    """The batch-job settings as environment variables (for a scheduler started for them)."""
+    env = {
+        "ACCIO_MAX_WORKERS": str(settings.max_workers),
+        "ACCIO_JOB_CORES": str(settings.job_cores),
+        "ACCIO_JOB_MEMORY": settings.job_memory,
+        "ACCIO_JOB_WALLTIME": settings.job_walltime,
+        "ACCIO_JOB_IDLE_S": str(settings.job_idle_s),
+    }
+    if settings.job_queue:
+        env["ACCIO_JOB_QUEUE"] = settings.job_queue
+    if settings.job_host:
+        env["ACCIO_JOB_HOST"] = settings.job_host
+    return env
+
+
+def memory_bytes(text: str) -> int:
+    """``4GiB``, ``512MB``, ``2g``, ``1000000``: bytes (``KiB`` etc. are powers of 1024)."""
+    match = _MEMORY_RE.match(text)
+    if match is None:
+        raise UsageError(f"bad memory size {text!r}: expected e.g. 512MiB, 4GiB or 2GB")
+    unit = (match.group(3) or "").lower()
+    scale = _MEMORY_UNITS[unit[:1]] if unit else 1
+    if "i" in unit:
+        scale = 1024 ** {"k": 1, "m": 2, "g": 3, "t": 4}[unit[0]]
+    return int(float(match.group(1)) * scale)
+
+
+def _job_memory(text: str | None) -> str:
+    value = (text or "").strip() or "2GiB"
+    try:
+        if memory_bytes(value) < 2**20:
+            raise UsageError("")
+    except UsageError:
+        raise UsageError(
+            f"ACCIO_JOB_MEMORY must be a memory size of at least 1 MiB (e.g. 4GiB), got {text!r}"
+        ) from None
+    return value
 
 
 def read_plugins(env: Mapping[str, str] | None = None) -> str:

@@ -8,7 +8,7 @@ from accio.cache.artifacts import ArtifactStore
 from accio.cache.fingerprint import use_cache_file
 from accio.cache.stores import open_settings_store, store_locator
 from accio.cache.verify import guard_cache_hits
-from accio.config import ExecutorName, Settings
+from accio.config import BATCH_EXECUTORS, ExecutorName, Settings
 from accio.engine.control import ControlChannel
 from accio.engine.scheduler import Scheduler
 from accio.executors.base import Executor
@@ -31,13 +31,22 @@ class Runtime:
 
     @property
     def capacity(self) -> Resources:
-        return Resources(float(self.settings.cpus), self.settings.memory_mb, 0)
+        """What may run at once: this machine's (``cpus``, ``memory_mb``), or with a batch
+        executor the cluster's largest size (``max_workers`` jobs of ``job_cores`` and
+        ``job_memory`` each)."""
+        s = self.settings
+        if s.executor in BATCH_EXECUTORS:
+            return Resources(
+                float(s.max_workers * s.job_cores), s.max_workers * s.job_memory_mb, 0
+            )
+        return Resources(float(s.cpus), s.memory_mb, 0)
 
     def executor(self, name: ExecutorName | None = None) -> Executor:
         """The executor ``name`` (default: the settings' ``executor``, ``$ACCIO_EXECUTOR``).
 
         ``dask`` connects to ``$ACCIO_DASK_SCHEDULER``, or starts a ``LocalCluster`` of
-        ``cpus`` single-threaded worker processes when no address is set.
+        ``cpus`` single-threaded worker processes when no address is set. ``slurm``, ``pbs``
+        and ``sge`` start an adaptive dask-jobqueue cluster (:mod:`accio.executors.jobqueue`).
         """
         chosen = name or getattr(self.settings, "executor", "local")
         root = store_locator(self.settings)  # workers open the store themselves
@@ -50,6 +59,10 @@ class Runtime:
 
             address = getattr(self.settings, "dask_address", None)
             return DaskExecutor.connect(address, root, workers=self.settings.cpus)
+        if chosen in BATCH_EXECUTORS:
+            from accio.executors.jobqueue import connect_jobqueue
+
+            return connect_jobqueue(self.settings, root, chosen)
         from accio.executors.local import LocalExecutor
 
         # Settings built without the environment (tests) leave the workers $ACCIO_PLUGINS.

@@ -3,8 +3,14 @@
 Any Dask cluster works: a ``LocalCluster``, a ``dask-jobqueue`` cluster on SLURM/SGE/PBS, or a
 scheduler address. Tasks run :func:`accio.executors.worker.execute_task` on the workers, which
 must see the same artifact store path (a shared filesystem) and have the operator plugins
-installed. Declared resources are passed to Dask as ``resources={"cpus": ..}`` only when the
-workers advertise them; otherwise Dask's own slots decide.
+installed. Declared resources reach Dask as ``resources={"cpus": .., "memory_mb": ..}`` when the
+executor knows its workers' size (``worker_size``: workers started with ``--resources
+"cpus=N,memory_mb=M"``, as :mod:`accio.executors.jobqueue` does), capped at that size so that no
+task waits for a worker that cannot exist; otherwise Dask's own slots decide. Dask runs tasks
+that fit in submission order (FIFO).
+
+A task run in a batch job (SLURM, PBS, SGE) says so in its node's logs: a first stderr line
+``accio: ran on slurm job 1234 (host H, cwd D)``.
 
 Live logs: a task's lines are sent while it runs as Dask worker events (topic
 :data:`LIVE_TOPIC`, every 0.25 s, through the Dask scheduler to this client), the rest with its
@@ -14,9 +20,12 @@ result. An event may arrive after the result; log lines are ordered by their tim
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from accio.errors import UsageError
@@ -30,6 +39,31 @@ LIVE_TOPIC = "accio-live-logs"
 KEEP_NAMES = 100_000
 
 
+#: Environment variable holding the batch job id, per batch system.
+JOB_ID_VARIABLES = (("slurm", "SLURM_JOB_ID"), ("pbs", "PBS_JOBID"), ("sge", "JOB_ID"))
+#: Start of the log line naming where a task ran (``accio: ran on slurm job 1234 ...``).
+RAN_ON = "accio: ran on"
+
+
+def batch_job(env: Mapping[str, str] = os.environ) -> tuple[str, str] | None:
+    """(system, job id) of the batch job this process runs in, or None outside one."""
+    for system, variable in JOB_ID_VARIABLES:
+        job = env.get(variable, "").strip()
+        if job:
+            return system, job
+    return None
+
+
+def _where(result: TaskResult) -> TaskResult:
+    """``result`` with a first log line naming the batch job it ran in (if any)."""
+    job = batch_job()
+    if job is None:
+        return result
+    line = f"{RAN_ON} {job[0]} job {job[1]} (host {socket.gethostname()}, cwd {os.getcwd()})"
+    entry = (result.started or time.time(), "stderr", line)
+    return replace(result, logs=(entry, *result.logs))
+
+
 def run_task(task: NodeTask, artifacts_root: str) -> TaskResult:
     """On a Dask worker: :func:`execute_task`, its lines sent as worker events while it runs."""
     try:
@@ -37,7 +71,7 @@ def run_task(task: NodeTask, artifacts_root: str) -> TaskResult:
 
         worker: Any = get_worker()
     except (ImportError, ValueError):  # not on a worker (a test calling it directly)
-        return execute_task(task, artifacts_root)
+        return _where(execute_task(task, artifacts_root))
 
     def send(message: TaskLogs) -> None:
         lines = [list(line) for line in message.lines]
@@ -45,7 +79,7 @@ def run_task(task: NodeTask, artifacts_root: str) -> TaskResult:
 
     pump = LivePump(send)
     try:
-        return execute_task(task, artifacts_root, live=pump)
+        return _where(execute_task(task, artifacts_root, live=pump))
     finally:
         pump.close()
 
@@ -62,13 +96,17 @@ class DaskExecutor(Executor):
         *,
         slots: int | None = None,
         owned: Sequence[Any] = (),
+        worker_size: Mapping[str, float] | None = None,
     ) -> None:
+        """``worker_size`` (``{"cpus": N, "memory_mb": M}``): the resources every worker
+        advertises; tasks then ask for their declared resources, capped at it."""
         import distributed
 
         self.client = client
         self._owned = list(owned)  # closed by stop(): what connect() created
         self.artifacts_root = artifacts_root
         self._slots = slots
+        self._worker_size = dict(worker_size) if worker_size else None
         self._futures: dict[int, Any] = {}
         as_completed: Any = distributed.as_completed
         self._completed: Any = as_completed([], with_results=False)
@@ -126,6 +164,17 @@ class DaskExecutor(Executor):
     def start(self) -> None:
         pass
 
+    def resources(self, task: NodeTask) -> dict[str, float] | None:
+        """What ``task`` asks Dask for: its declared cpus and memory capped at a worker's
+        size, or None when the workers advertise no resources."""
+        size = self._worker_size
+        if size is None:
+            return None
+        return {
+            "cpus": min(float(task.cpus), size.get("cpus", float(task.cpus))),
+            "memory_mb": min(float(task.memory_mb), size.get("memory_mb", float(task.memory_mb))),
+        }
+
     def submit(self, tasks: Sequence[NodeTask]) -> None:
         for task in tasks:
             self._names[task.task_id] = (task.run_id, task.node)
@@ -137,6 +186,7 @@ class DaskExecutor(Executor):
                 self.artifacts_root,
                 key=f"accio-{task.run_id}-{task.node}-{task.task_id}",
                 pure=False,
+                resources=self.resources(task),
             )
             future.accio_task_id = task.task_id
             self._futures[task.task_id] = future
