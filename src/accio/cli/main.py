@@ -162,6 +162,9 @@ def _printable_streams() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _printable_streams()
+    from accio.cli.commands.common import cli_settings
+
+    cli_settings.cache_clear()  # each invocation reads its own environment (tests call main())
     args_list = normalise_flags(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_list
     try:

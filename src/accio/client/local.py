@@ -230,6 +230,7 @@ class LocalClient:
             tags=tags,
             repeat=repeat,
             seed=seed,
+            max_children=self.settings.max_children,
         )
 
     def submit(

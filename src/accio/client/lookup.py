@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from accio.config import DEFAULT_MAX_CHILDREN
 from accio.definitions.documents import load_run, load_workflow, run_from_document
 from accio.definitions.load import split_workflow_spec, workflow_file_beside
 from accio.definitions.model import RunDef, Workflow
@@ -100,9 +101,11 @@ def prepare_run(
     tags: Sequence[str] = (),
     repeat: int | None = None,
     seed: int | None = None,
+    max_children: int = DEFAULT_MAX_CHILDREN,
 ) -> tuple[Sweep, list[Problem]]:
     """A run definition with its overrides, resolved against its workflow (``stored`` looks
-    pushed workflows up): the sweep and every warning."""
+    pushed workflows up): the sweep and every warning. A sweep of more than ``max_children``
+    children is refused before any child is built."""
     if isinstance(run, Mapping):
         run = run_from_document(dict(run))
     elif not isinstance(run, RunDef):
@@ -119,7 +122,7 @@ def prepare_run(
         explicit=str(workflow_file) if workflow_file is not None else None,
         stored=stored,
     )
-    sweep = resolve_run(run, workflow, registry)
+    sweep = resolve_run(run, workflow, registry, max_children=max_children)
     return sweep, [*warnings, *sweep.warnings]
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import string
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from accio.storage.records import NodeRecord, RunRecord
 
 if TYPE_CHECKING:
     from accio.client.contract import AccioClient
+    from accio.config import Settings
 
 #: Shortest accepted run id prefix; listings show 12 characters.
 MIN_PREFIX = 6
@@ -76,6 +76,14 @@ def command(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.
     return run
 
 
+@functools.cache
+def cli_settings() -> Settings:
+    """This invocation's settings, read once from the environment (only Settings reads it)."""
+    from accio.config import Settings
+
+    return Settings.from_env()
+
+
 def open_client(*, autostart: bool = True, operators: bool = True) -> AccioClient:
     """The client of this invocation: a remote server when ``$ACCIO_SERVER`` is set, else the
     local home (``$ACCIO_HOME``). Imported here so that ``accio help`` stays fast.
@@ -84,7 +92,7 @@ def open_client(*, autostart: bool = True, operators: bool = True) -> AccioClien
     plugin (NumPy kernels, SciPy...) would double their start-up time.
     """
     client: AccioClient
-    server = os.environ.get("ACCIO_SERVER", "").strip()
+    server = cli_settings().server
     if server:  # a remote server: the same methods, over its REST API
         from accio.client.remote import RemoteClient
 
@@ -92,7 +100,11 @@ def open_client(*, autostart: bool = True, operators: bool = True) -> AccioClien
     else:
         from accio.client.client import Client
 
-        client = Client(autostart=autostart, registry=None if operators else _NoOperators())
+        client = Client(
+            settings=cli_settings(),
+            autostart=autostart,
+            registry=None if operators else _NoOperators(),
+        )
     _opened.append(client)
     return client
 

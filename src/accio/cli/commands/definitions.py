@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from accio.cli import render as out
 from accio.cli.arguments import add_run_arguments, run_from_arguments
-from accio.cli.commands.common import command, open_client
+from accio.cli.commands.common import cli_settings, command, open_client
 from accio.client.lookup import find_workflow
 from accio.definitions.documents import BARE_SPEC_RE, run_from_document, workflow_from_document
 from accio.definitions.load import (
@@ -146,7 +146,7 @@ def _validate_file(
     workflow, source, warnings = find_workflow(
         run, registry, explicit=workflow_file, stored=stored
     )
-    sweep = resolve_run(run, workflow, registry)
+    sweep = resolve_run(run, workflow, registry, max_children=cli_settings().max_children)
     out.warn([*warnings, *sweep.warnings])
     preview = list(sweep.children(0, PREVIEW_CHILDREN))
     if not as_json:
@@ -184,7 +184,7 @@ def cmd_expand(args: argparse.Namespace) -> int:
         )
     finally:
         stored.close()
-    sweep = resolve_run(run, workflow, registry)
+    sweep = resolve_run(run, workflow, registry, max_children=cli_settings().max_children)
     out.warn([*warnings, *sweep.warnings])
     stop = len(sweep) if args.limit is None else min(args.limit, len(sweep))
     if args.json:

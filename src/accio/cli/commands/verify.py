@@ -10,11 +10,10 @@ producers. Exit 0 when the store is sound or was repaired, 4 when damage was fou
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from accio.cli import render as out
-from accio.cli.commands.common import add_json_flag, command
+from accio.cli.commands.common import add_json_flag, cli_settings, command
 from accio.errors import EXIT_OK, EXIT_RUNTIME, UsageError
 
 
@@ -34,15 +33,14 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    if os.environ.get("ACCIO_SERVER", "").strip():
+    if cli_settings().server:
         raise UsageError(
             "accio verify runs on the machine that holds the home (unset ACCIO_SERVER)"
         )
     from accio.cache.verify import verify_store
-    from accio.config import Settings
     from accio.engine.runtime import open_runtime
 
-    runtime = open_runtime(Settings.from_env())
+    runtime = open_runtime(cli_settings())
     try:
         report = verify_store(runtime.artifacts, runtime.storage, repair=args.repair)
     finally:
