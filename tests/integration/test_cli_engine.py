@@ -372,7 +372,8 @@ def test_wait_describe_logs_and_explain(cli: Cli) -> None:
     for label in ("Id", "Workflow", "Created", "Owner", "Tags", "Seed", "State", "Duration"):
         assert any(line.startswith(f"{label:<15}") for line in text.splitlines()), label
     assert "toy:" in text and "Parameters" in text and "epsilon" in text and "Noisy" in text
-    assert "Progress       3/3 nodes (100%): 3 done" in text  # counted in nodes, also when finished
+    # counted in nodes, also when finished
+    assert "Progress       3/3 nodes (100%): 3 done" in text
     data = described_json.json()
     assert (
         data["state"] == "success" and data["seed"] == 7 and data["node_counts"] == {"success": 3}
