@@ -10,7 +10,7 @@ task waits for a worker that cannot exist; otherwise Dask's own slots decide. Da
 that fit in submission order (FIFO).
 
 A task run in a batch job (SLURM, PBS, SGE) says so in its node's logs: a first stderr line
-``accio: ran on slurm job 1234 (host H, cwd D)``.
+``accio: ran on slurm job 1234 (host H, cwd D, HOME D2)``.
 
 Live logs: a task's lines are sent while it runs as Dask worker events (topic
 :data:`LIVE_TOPIC`, every 0.25 s, through the Dask scheduler to this client), the rest with its
@@ -59,7 +59,10 @@ def _where(result: TaskResult) -> TaskResult:
     job = batch_job()
     if job is None:
         return result
-    line = f"{RAN_ON} {job[0]} job {job[1]} (host {socket.gethostname()}, cwd {os.getcwd()})"
+    line = (
+        f"{RAN_ON} {job[0]} job {job[1]} (host {socket.gethostname()}, cwd {os.getcwd()},"
+        f" HOME {os.environ.get('HOME', '')})"
+    )
     entry = (result.started or time.time(), "stderr", line)
     return replace(result, logs=(entry, *result.logs))
 

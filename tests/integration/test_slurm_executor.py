@@ -1,0 +1,190 @@
+"""``ACCIO_EXECUTOR=slurm``: the real scheduler process runs a seeded sweep in SLURM batch jobs.
+
+Needs a SLURM whose node ``localhost`` is up (``scripts/ci/slurm.sh``, run by ``.ci/run``, which
+exports ``ACCIO_TEST_SLURM=1``). Without one the test is skipped, except under ``CI=true`` where
+it fails. The Dask scheduler and the workers listen on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accio.client.client import Client
+
+pytest.importorskip("dask_jobqueue")
+pytestmark = pytest.mark.integration
+
+ACCIO = Path(sys.executable).parent / "accio"
+RAN_ON = re.compile(r"^accio: ran on slurm job (\S+) \(host (.*), cwd (.*), HOME (.*)\)$")
+IDLE_S = 3  # a worker's job ends after 3 idle seconds
+
+WORKFLOW = {
+    "id": "slurmy",
+    "params": [{"name": "x", "kind": "double"}],
+    "graph": [
+        {"op": "RandomTable", "name": "Table", "inputs": {"rows": 50}},
+        {"op": "Mean", "name": "Avg", "inputs": {"data": {"reference": "Table/data"}}},
+        {
+            "op": "Add",
+            "name": "Sum",
+            "inputs": {"a": {"param": "x"}, "b": {"reference": "Avg/mean"}},
+        },
+        {"op": "Noise", "name": "Noisy", "inputs": {"value": {"reference": "Sum/sum"}}},
+    ],
+}
+SWEEP = {"workflow": "slurmy", "seed": 11, "params": {"x": {"values": [1, 2, 3, 4, 5, 6]}}}
+
+
+def slurm_state() -> str:
+    """The state of SLURM node ``localhost`` (``idle``, ``mix``...), or why there is none."""
+    if shutil.which("sinfo") is None:
+        return "no sinfo (SLURM not installed; run scripts/ci/slurm.sh)"
+    try:
+        proc = subprocess.run(
+            ["sinfo", "-h", "-n", "localhost", "-o", "%t"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except subprocess.TimeoutExpired:
+        return "sinfo timed out (slurmctld not answering)"
+    return proc.stdout.strip() or f"no node localhost ({proc.stderr.strip()})"
+
+
+@pytest.fixture
+def slurm() -> None:
+    state = slurm_state()
+    if state not in ("idle", "mix", "alloc"):
+        message = f"SLURM is not up: {state}; start it with scripts/ci/slurm.sh"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (CI=true requires it)")
+        pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def accio(env: dict[str, str], cwd: Path, *args: str, timeout: float = 90) -> str:
+    proc = subprocess.run(
+        [str(ACCIO), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, f"accio {' '.join(args)}: {proc.stdout}{proc.stderr}"
+    return proc.stdout
+
+
+def squeue_jobs(ids: set[str]) -> set[str]:
+    out = subprocess.run(
+        ["squeue", "-h", "-o", "%i"], capture_output=True, text=True, timeout=10, check=True
+    ).stdout
+    return ids & set(out.split())
+
+
+def outputs(client: Client, run_id: str) -> list[dict[str, Any]]:
+    """Each child's node outputs, in child order."""
+    return [
+        {n.name: json.loads(n.outputs or "{}") for n in client.nodes(child.id)}
+        for child in client.children(run_id)
+    ]
+
+
+def test_a_seeded_sweep_runs_in_slurm_jobs_like_on_the_local_executor(
+    slurm: None, tmp_path: Path
+) -> None:
+    (tmp_path / "wf.json").write_text(json.dumps(WORKFLOW))
+    (tmp_path / "sweep.json").write_text(json.dumps(SWEEP))
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ACCIO_")}
+    base.update(ACCIO_PLUGINS="accio.testing:operators", ACCIO_USER="tester", ACCIO_HTTP="off")
+
+    # The reference: the same sweep on the local executor, in another home.
+    local_env = {**base, "ACCIO_HOME": str(tmp_path / "local"), "ACCIO_EXECUTOR": "local"}
+    accio(local_env, tmp_path, "push", "wf.json")
+    t0 = time.time()
+    local = json.loads(accio(local_env, tmp_path, "submit", "sweep.json", "--wait", "--json"))
+    local_s = time.time() - t0
+    accio(local_env, tmp_path, "server", "stop")
+
+    home = tmp_path / "slurm"
+    env = {
+        **base,
+        "ACCIO_HOME": str(home),
+        "ACCIO_EXECUTOR": "slurm",
+        "ACCIO_JOB_HOST": "127.0.0.1",
+        "ACCIO_MAX_WORKERS": "2",
+        "ACCIO_JOB_CORES": "1",
+        "ACCIO_JOB_MEMORY": "1GiB",
+        "ACCIO_JOB_QUEUE": "debug",
+        "ACCIO_JOB_WALLTIME": "00:10:00",
+        "ACCIO_JOB_IDLE_S": str(IDLE_S),
+    }
+    accio(env, tmp_path, "push", "wf.json")
+    accio(env, tmp_path, "server", "start")
+    try:
+        t0 = time.time()
+        sub = json.loads(accio(env, tmp_path, "submit", "sweep.json", "--wait", "--json"))
+        slurm_s = time.time() - t0
+        with (
+            Client(home=home, autostart=False) as client,
+            Client(home=tmp_path / "local", autostart=False) as reference,
+        ):
+            parent = client.run(sub["run_id"])
+            children = client.children(parent.id)
+            assert parent.state == "success" and len(children) == 6
+            assert {c.state for c in children} == {"success"}
+
+            # Every executed node says which SLURM job ran it: a real job of this cluster.
+            jobs: set[str] = set()
+            first_start = min(n.started or 0 for c in children for n in client.nodes(c.id))
+            for child in children:
+                for node in client.nodes(child.id):
+                    if node.state != "success":
+                        continue  # a shared node served from another child's execution
+                    lines = [entry.line for entry in client.logs(child.id, node.name)]
+                    found = [m for m in map(RAN_ON.match, lines) if m]
+                    assert len(found) == 1, (child.name, node.name, lines)
+                    job, _host, cwd, worker_home = found[0].groups()
+                    assert job.isdigit(), job
+                    jobs.add(job)
+                    assert Path(cwd) == home / "jobqueue" / "workers"
+                    assert Path(cwd) not in (home, tmp_path, Path.cwd())
+                    assert worker_home and Path(worker_home) != home
+            logs_dir = home / "jobqueue" / "logs"
+            submitted = {p.stem.rsplit("-", 1)[1] for p in logs_dir.glob("accio-worker-*.err")}
+            assert jobs and jobs <= submitted, (jobs, submitted)
+
+            # The same results, seeds included, as on the local executor.
+            assert outputs(client, parent.id) == outputs(reference, local["run_id"])
+
+            # Resubmitted: every node from the cache, no new job.
+            again = json.loads(accio(env, tmp_path, "submit", "sweep.json", "--wait", "--json"))
+            for child in client.children(again["run_id"]):
+                assert {n.state for n in client.nodes(child.id)} == {"cached"}, child.name
+            assert outputs(client, again["run_id"]) == outputs(client, parent.id)
+
+            # Idle: the workers' jobs end (adaptive scaling down to 0).
+            deadline = time.time() + IDLE_S + 20
+            while squeue_jobs(submitted) and time.time() < deadline:
+                time.sleep(0.5)
+            assert not squeue_jobs(submitted), "worker jobs still queued or running when idle"
+            idle_down = time.time()
+        print(
+            f"\nsweep of 6 children x 4 nodes: local {local_s:.1f} s, slurm {slurm_s:.1f} s"
+            f" (first node started {first_start - t0:.1f} s after submit), {len(jobs)} job(s)"
+            f" {sorted(jobs)}; no worker job {idle_down - t0 - slurm_s:.1f} s after the sweep"
+            " (resubmission included)"
+        )
+    finally:
+        accio(env, tmp_path, "server", "stop")
