@@ -1,8 +1,8 @@
 """``ACCIO_EXECUTOR=slurm``: the real scheduler process runs a seeded sweep in SLURM batch jobs.
 
 Needs a SLURM whose node ``localhost`` is up (``scripts/ci/slurm.sh``, run by ``.ci/run``, which
-exports ``ACCIO_TEST_SLURM=1``). Without one the test is skipped, except under ``CI=true`` where
-it fails. The Dask scheduler and the workers listen on 127.0.0.1.
+exports ``ACCIO_TEST_SLURM=1``). Without one the test is skipped, except under ``CI=true`` (or
+with ``ACCIO_TEST_SLURM=1``) where it fails. The Dask scheduler and the workers listen on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ def slurm() -> None:
     state = slurm_state()
     if state not in ("idle", "mix", "alloc"):
         message = f"SLURM is not up: {state}; start it with scripts/ci/slurm.sh"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message} (CI=true requires it)")
+        if os.environ.get("CI") == "true" or os.environ.get("ACCIO_TEST_SLURM") == "1":
+            pytest.fail(f"{message} (CI=true or ACCIO_TEST_SLURM=1 requires it)")
         pytest.skip(message)
 
 
@@ -186,5 +186,63 @@ def test_a_seeded_sweep_runs_in_slurm_jobs_like_on_the_local_executor(
             f" {sorted(jobs)}; no worker job {idle_down - t0 - slurm_s:.1f} s after the sweep"
             " (resubmission included)"
         )
+    finally:
+        accio(env, tmp_path, "server", "stop")
+
+
+def test_a_node_whose_worker_job_is_cancelled_runs_again_in_another_job(
+    slurm: None, tmp_path: Path
+) -> None:
+    """``scancel`` of the job running a node: Dask reschedules the task on a new worker (a new
+    job, started by the adaptive cluster) and the node succeeds there, its one recorded job the
+    new one."""
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCIO_")}
+    env.update(
+        ACCIO_PLUGINS="accio.testing:operators",
+        ACCIO_USER="tester",
+        ACCIO_HTTP="off",
+        ACCIO_HOME=str(home),
+        ACCIO_EXECUTOR="slurm",
+        ACCIO_JOB_HOST="127.0.0.1",
+        ACCIO_MAX_WORKERS="1",
+        ACCIO_JOB_MEMORY="1GiB",
+        ACCIO_JOB_WALLTIME="00:10:00",
+        ACCIO_JOB_IDLE_S=str(IDLE_S),
+    )
+    workflow = {
+        "id": "sleepy",
+        "graph": [{"op": "Sleep", "name": "Nap", "inputs": {"value": 7, "duration": "4s"}}],
+    }
+    (tmp_path / "wf.json").write_text(json.dumps(workflow))
+    accio(env, tmp_path, "push", "wf.json")
+    accio(env, tmp_path, "server", "start")
+    try:
+        run_id = accio(env, tmp_path, "submit", "sleepy", "--quiet").split()[0]
+        logs_dir = home / "jobqueue" / "logs"
+        with Client(home=home, autostart=False) as client:
+            deadline = time.time() + 30
+            started = False
+            while time.time() < deadline and not started:
+                try:
+                    started = client.node(run_id, "Nap").state == "running"
+                except Exception:  # the node rows may not be written yet
+                    started = False
+                time.sleep(0.2)
+            assert started, "the node did not start within 30 s"
+            time.sleep(1.0)  # inside the operator's 4 s
+            first = {p.stem.rsplit("-", 1)[1] for p in logs_dir.glob("accio-worker-*.err")}
+            assert len(first) == 1, first
+            subprocess.run(["scancel", *first], check=True, timeout=10)
+            accio(env, tmp_path, "wait", run_id, timeout=60)
+            node = client.node(run_id, "Nap")
+            assert node.state == "success"
+            assert node.attempts == 1  # retried by Dask, not reported to the scheduler
+            lines = [entry.line for entry in client.logs(run_id, "Nap")]
+            jobs = [m.group(1) for m in map(RAN_ON.match, lines) if m]
+            assert len(jobs) == 1 and jobs[0] not in first, (jobs, first, lines)
+            print(
+                f"\ncancelled job {first}; node rerun in job {jobs[0]}, attempts {node.attempts}"
+            )
     finally:
         accio(env, tmp_path, "server", "stop")
