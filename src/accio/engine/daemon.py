@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from accio.config import Settings
+from accio.config import Settings, job_env
 
 #: An auto-started scheduler exits after this many idle seconds; an explicit one runs until stopped.
 AUTO_IDLE_TIMEOUT = 600.0
@@ -240,6 +240,7 @@ def scheduler_env(settings: Settings) -> dict[str, str]:
         ACCIO_MAX_CHILDREN=str(settings.max_children),
         ACCIO_MAX_BODY_MB=str(max(1, settings.max_body_bytes >> 20)),
     )
+    env.update(job_env(settings))  # batch executors: jobs' size, queue, walltime
     if settings.dask_address:
         env["ACCIO_DASK_SCHEDULER"] = settings.dask_address
     if settings.plugins:
