@@ -246,3 +246,46 @@ def test_a_node_whose_worker_job_is_cancelled_runs_again_in_another_job(
             )
     finally:
         accio(env, tmp_path, "server", "stop")
+
+
+@pytest.mark.parametrize("system", ["slurm", "pbs", "sge"])
+def test_job_scripts_follow_the_settings(system: str, tmp_path: Path) -> None:
+    """No batch system needed: the job script each cluster would submit."""
+    from dask_jobqueue import PBSCluster, SGECluster, SLURMCluster
+
+    from accio.config import Settings
+    from accio.engine.runtime import open_runtime
+    from accio.executors.jobqueue import cluster_options
+
+    settings = Settings.from_env(
+        {
+            "ACCIO_HOME": str(tmp_path / "home"),
+            "ACCIO_EXECUTOR": system,
+            "ACCIO_JOB_CORES": "2",
+            "ACCIO_JOB_MEMORY": "3GiB",
+            "ACCIO_JOB_QUEUE": "long",
+            "ACCIO_JOB_WALLTIME": "02:30:00",
+            "ACCIO_MAX_WORKERS": "5",
+            "ACCIO_JOB_HOST": "127.0.0.1",
+            "ACCIO_PLUGINS": "accio.testing:operators",
+        }
+    )
+    cls = {"slurm": SLURMCluster, "pbs": PBSCluster, "sge": SGECluster}[system]
+    with cls(**cluster_options(settings)) as cluster:
+        script = cluster.job_script()
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+    workers = tmp_path / "home" / "jobqueue" / "workers"
+    assert f"{sys.executable} -m distributed.cli.dask_worker" in script
+    assert "--resources cpus=2,memory_mb=3072" in script
+    assert "--nthreads 2" in script and "--host 127.0.0.1" in script
+    assert f"cd {workers}" in script and f"--local-directory {workers}" in script
+    assert "export ACCIO_PLUGINS=accio.testing:operators" in script
+    assert "long" in script and "02:30:00" in script
+    assert str(tmp_path / "home" / "jobqueue" / "logs") in script
+    if system == "slurm":
+        assert "#SBATCH -p long" in script and "#SBATCH --cpus-per-task=2" in script
+    runtime = open_runtime(settings)
+    try:  # the scheduler may run what 5 jobs of 2 cores and 3 GiB hold
+        assert (runtime.capacity.cpus, runtime.capacity.memory_mb) == (10.0, 5 * 3072)
+    finally:
+        runtime.close()
