@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,55 @@ def test_accio_executor_dask_without_an_address_starts_a_local_cluster(
             json.loads(client.node(c, "Sum").outputs or "{}")["sum"]["value"]
             for c in sub.child_ids
         ) == [1.5, 2.5]
+
+
+def test_declared_resources_reach_dask_workers_capped_at_their_size_in_fifo_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers advertising ``cpus=1,memory_mb=1024`` (as batch jobs do) on 2 threads: tasks
+    asking for 1 cpu run one at a time, in submission order; a task asking for more than a
+    worker has (4 cpus, 4 GiB) still runs, alone."""
+    from accio.executors.base import NodeTask
+    from accio.executors.dask import DaskExecutor
+
+    monkeypatch.setenv("ACCIO_PLUGINS", "accio.testing:operators")
+
+    def nap(task_id: int, cpus: float = 1.0, memory_mb: int = 512) -> NodeTask:
+        inputs = {
+            "value": {"type": "double", "value": float(task_id)},
+            "duration": {"type": "duration", "value": 150},
+        }
+        return NodeTask(
+            task_id, "run", f"n{task_id}", "Sleep", inputs, None, f"k{task_id}",
+            cpus=cpus, memory_mb=memory_mb,
+        )  # fmt: skip
+
+    with (
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=2,
+            processes=False,
+            dashboard_address=None,
+            resources={"cpus": 1, "memory_mb": 1024},
+        ) as cluster,
+        distributed.Client(cluster) as dask_client,
+    ):
+        executor = DaskExecutor(
+            dask_client, str(tmp_path / "artifacts"), worker_size={"cpus": 1, "memory_mb": 1024}
+        )
+        assert executor.resources(nap(9, cpus=4, memory_mb=4096)) == {
+            "cpus": 1.0,
+            "memory_mb": 1024.0,
+        }
+        tasks = [nap(1), nap(2), nap(3, cpus=4, memory_mb=4096), nap(4), nap(5)]
+        executor.submit(tasks)
+        results = []
+        deadline = time.time() + 30
+        while len(results) < len(tasks) and time.time() < deadline:
+            results.extend(executor.poll(0.5))
+        executor.stop()
+    assert [r.status for r in results] == ["success"] * 5
+    spans = sorted((r.started, r.finished, r.task_id) for r in results)
+    assert [task_id for _, _, task_id in spans] == [1, 2, 3, 4, 5]  # FIFO
+    for (_, end, _), (start, _, _) in itertools.pairwise(spans):
+        assert start >= end - 0.01  # one at a time: 2 threads, but one "cpu"

@@ -6,8 +6,8 @@ must see the same artifact store path (a shared filesystem) and have the operato
 installed. Declared resources reach Dask as ``resources={"cpus": .., "memory_mb": ..}`` when the
 executor knows its workers' size (``worker_size``: workers started with ``--resources
 "cpus=N,memory_mb=M"``, as :mod:`accio.executors.jobqueue` does), capped at that size so that no
-task waits for a worker that cannot exist; otherwise Dask's own slots decide. Dask runs tasks
-that fit in submission order (FIFO).
+task waits for a worker that cannot exist; otherwise Dask's own slots decide. Tasks get
+decreasing Dask priorities, so that Dask runs those that fit in submission order (FIFO).
 
 A task run in a batch job (SLURM, PBS, SGE) says so in its node's logs: a first stderr line
 ``accio: ran on slurm job 1234 (host H, cwd D, HOME D2)``.
@@ -20,6 +20,7 @@ result. An event may arrive after the result; log lines are ordered by their tim
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import socket
 import time
@@ -110,6 +111,7 @@ class DaskExecutor(Executor):
         self.artifacts_root = artifacts_root
         self._slots = slots
         self._worker_size = dict(worker_size) if worker_size else None
+        self._sequence = itertools.count()
         self._futures: dict[int, Any] = {}
         as_completed: Any = distributed.as_completed
         self._completed: Any = as_completed([], with_results=False)
@@ -190,6 +192,9 @@ class DaskExecutor(Executor):
                 key=f"accio-{task.run_id}-{task.node}-{task.task_id}",
                 pure=False,
                 resources=self.resources(task),
+                # FIFO: tasks submitted within Dask's fifo_timeout (60 ms) would otherwise
+                # tie, and a worker picks among tied tasks in no set order.
+                priority=-next(self._sequence),
             )
             future.accio_task_id = task.task_id
             self._futures[task.task_id] = future
