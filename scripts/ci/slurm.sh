@@ -17,7 +17,11 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
 conf=/etc/slurm/slurm.conf
 
-node_state() { sinfo -h -n localhost -o %t 2>/dev/null | head -n1 || true; }
+# sinfo retries for ~25 s when slurmctld is down: ask only a running controller, briefly.
+node_state() {
+  pgrep -x slurmctld >/dev/null || return 0
+  timeout 5 sinfo -h -n localhost -o %t 2>/dev/null | head -n1 || true
+}
 
 stop() {
   $sudo scontrol shutdown >/dev/null 2>&1 || true
@@ -65,10 +69,13 @@ EOF
 }
 
 start() {
-  if [ "$(node_state)" = idle ] || [ "$(node_state)" = mix ] || [ "$(node_state)" = alloc ]; then
-    echo "slurm.sh: SLURM already up (node $(node_state))"
+  local state
+  state=$(node_state)
+  case "$state" in idle | mix | alloc)
+    echo "slurm.sh: SLURM already up (node $state)"
     return 0
-  fi
+    ;;
+  esac
   if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q slurm-wlm munge
@@ -82,7 +89,8 @@ start() {
   fi
   pgrep -x slurmctld >/dev/null || $sudo /usr/sbin/slurmctld
   pgrep -x slurmd >/dev/null || $sudo /usr/sbin/slurmd -N localhost
-  local deadline=$((SECONDS + timeout)) state=""
+  local deadline=$((SECONDS + timeout))
+  state=""
   while [ "$SECONDS" -lt "$deadline" ]; do
     state=$(node_state)
     if [ "$state" = idle ]; then
