@@ -25,7 +25,7 @@ from accio.client.figures import render as render_figure
 from accio.errors import NotFoundError, UsageError
 from accio.server.ui import actions, model, pages, plots
 from accio.server.ui.graph import graph_svg
-from accio.states import ALL_RUN_STATES
+from accio.states import ALL_RUN_STATES, TERMINAL_NODE_STATES
 from accio.storage.records import RunRecord, RunsFilter
 
 LOG_LINES = 1000
@@ -202,10 +202,17 @@ def make_router(client: AccioClient) -> APIRouter:
     def node_logs(request: Request, run_id: str, node: str) -> Response:
         try:
             lines = client.logs(run_id, node, limit=LOG_LINES)
+            state = client.node(run_id, node).state
         except NotFoundError:
             return not_found(request, f"node {node} of run {run_id}")
         return render(
-            request, "_logs.html", run_id=run_id, node=node, lines=lines, limit=LOG_LINES
+            request,
+            "_logs.html",
+            run_id=run_id,
+            node=node,
+            lines=lines,
+            limit=LOG_LINES,
+            live=state not in TERMINAL_NODE_STATES,  # lines stream in while the node runs
         )
 
     @router.post("/runs/{run_id}/edit", response_class=HTMLResponse)
