@@ -372,3 +372,17 @@ def test_canonical_values_breadcrumb_and_offline_docs(http: TestClient, demo: De
     client.edit(sweep.run_id, name="privacy utility sweep")
     assert http.get("/docs").status_code == 404 and http.get("/redoc").status_code == 404
     assert http.get("/openapi.json").status_code == 200
+
+
+def test_a_paused_scheduler_shows_a_banner_on_every_page(
+    http: TestClient, demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from accio.client.contract import SchedulerStatus
+
+    client, sweep, _ = demo
+    assert 'id="scheduler-condition"' not in http.get("/").text  # healthy: no banner
+    paused = SchedulerStatus(True, 4242, None, condition="storage full (ENOSPC), retrying")
+    monkeypatch.setattr(client, "scheduler_status", lambda: paused)
+    for path in ("/", f"/runs/{sweep.run_id}", "/workflows"):
+        page = http.get(path).text
+        assert 'id="scheduler-condition"' in page and "storage full (ENOSPC)" in page, path

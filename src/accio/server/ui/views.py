@@ -79,6 +79,16 @@ def make_router(client: AccioClient) -> APIRouter:
     )
     caches = model.Caches()
 
+    def scheduler_condition() -> str | None:
+        """Why the scheduler has paused dispatch (full disk, locked database), for the banner
+        every page shows; None when it runs normally or cannot say."""
+        try:
+            return client.scheduler_status().condition
+        except Exception:  # the banner must never break a page
+            return None
+
+    templates.env.globals["scheduler_condition"] = scheduler_condition
+
     def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status)
 
