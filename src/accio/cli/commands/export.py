@@ -14,7 +14,7 @@ from typing import Any
 
 from accio.cli import render as out
 from accio.cli.commands.common import add_json_flag, command, open_client, resolve_run
-from accio.errors import EXIT_OK, NotFoundError
+from accio.errors import EXIT_OK, NotFoundError, RuntimeFailure, UsageError
 
 
 def register(subparsers: Any) -> None:
@@ -70,18 +70,26 @@ def cmd_export(args: argparse.Namespace) -> int:
         except NotFoundError:
             run_ids.append(text)  # export_run reports it and skips it
     directory = (default_out_dir() if args.out is None else _path(args.out)).absolute()
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"--out {args.out}: exists and is not a directory")
     if not args.json:
         out.print_line(f"Writing export to {directory}")
-    result = export_run(
-        client,
-        run_ids,
-        directory,
-        fmt=args.format,
-        split_by=args.split_by,
-        aggregated=args.aggregate,
-        outputs=outputs,
-        datasets=args.datasets,
-    )
+    try:
+        result = export_run(
+            client,
+            run_ids,
+            directory,
+            fmt=args.format,
+            split_by=args.split_by,
+            aggregated=args.aggregate,
+            outputs=outputs,
+            datasets=args.datasets,
+        )
+    except OSError as exc:  # unwritable folder, full disk, a file in the way of a folder
+        where = exc.filename or directory
+        raise RuntimeFailure(
+            f"--out {args.out or directory}: cannot write {where}: {exc.strerror}"
+        ) from None
     for warning in result.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
     if args.json:
