@@ -46,7 +46,7 @@ def test_a_sweep_runs_on_a_dask_local_cluster(
         )
         with (
             distributed.LocalCluster(
-                n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+                n_workers=2, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0"
             ) as cluster,
             distributed.Client(cluster) as dask_client,
         ):
@@ -149,7 +149,7 @@ def test_declared_resources_reach_dask_workers_capped_at_their_size_in_fifo_orde
             n_workers=1,
             threads_per_worker=2,
             processes=False,
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
             resources={"cpus": 1, "memory_mb": 1024},
         ) as cluster,
         distributed.Client(cluster) as dask_client,

@@ -154,7 +154,7 @@ class DaskExecutor(Executor):
             n_workers=max(1, workers),
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",  # port 8787 may be taken: no warning, no clash
         )
         client = dask.Client(cluster)
         return cls(client, artifacts_root, slots=max(1, workers), owned=[client, cluster])
