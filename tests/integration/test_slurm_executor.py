@@ -230,10 +230,16 @@ def test_a_node_whose_worker_job_is_cancelled_runs_again_in_another_job(
                     started = False
                 time.sleep(0.2)
             assert started, "the node did not start within 30 s"
-            time.sleep(1.0)  # inside the operator's 4 s
+            # the only worker registered: the task runs on it, for 4 s
+            while time.time() < deadline and not any(
+                "Registered to" in p.read_text() for p in logs_dir.glob("accio-worker-*.err")
+            ):
+                time.sleep(0.1)
+            time.sleep(1.0)
             first = {p.stem.rsplit("-", 1)[1] for p in logs_dir.glob("accio-worker-*.err")}
             assert len(first) == 1, first
             subprocess.run(["scancel", *first], check=True, timeout=10)
+            cancelled = time.time()
             accio(env, tmp_path, "wait", run_id, timeout=60)
             node = client.node(run_id, "Nap")
             assert node.state == "success"
@@ -242,7 +248,8 @@ def test_a_node_whose_worker_job_is_cancelled_runs_again_in_another_job(
             jobs = [m.group(1) for m in map(RAN_ON.match, lines) if m]
             assert len(jobs) == 1 and jobs[0] not in first, (jobs, first, lines)
             print(
-                f"\ncancelled job {first}; node rerun in job {jobs[0]}, attempts {node.attempts}"
+                f"\ncancelled job {first}; node rerun in job {jobs[0]}, attempts {node.attempts},"
+                f" started again {(node.started or 0) - cancelled:.1f} s after the scancel"
             )
     finally:
         accio(env, tmp_path, "server", "stop")

@@ -15,7 +15,8 @@ under ``$ACCIO_HOME/jobqueue/``. A worker lost with its job (walltime, preemptio
 has its running task rescheduled by Dask on another worker; after
 ``distributed.scheduler.allowed-failures`` (3) lost workers the task ends with
 ``KilledWorker``, which :class:`DaskExecutor` reports as ``crashed``: the scheduler runs the node
-once more, then fails it.
+once more, then fails it. The lost job is replaced (while work waits) once Dask gives up on its
+worker coming back: ``distributed.deploy.lost-worker-timeout``, 15 s by default.
 """
 
 from __future__ import annotations
@@ -56,10 +57,12 @@ def cluster_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments of the dask-jobqueue cluster for ``settings`` (no cluster started)."""
     workdir, logs = jobqueue_paths(settings)
     cores, memory_mb = settings.job_cores, settings.job_memory_mb
-    worker_args = ["--resources", f"cpus={cores},memory_mb={memory_mb}"]
-    scheduler: dict[str, Any] = {"dashboard_address": None, "dashboard": False}
+    worker_args = ["--resources", f"cpus={cores},memory_mb={memory_mb}", "--no-dashboard"]
+    # Dask's scheduler always serves HTTP (health, metrics): on a free port, not on 8787.
+    scheduler: dict[str, Any] = {"dashboard": False, "dashboard_address": ":0"}
     if settings.job_host:
         scheduler["host"] = settings.job_host
+        scheduler["dashboard_address"] = f"{settings.job_host}:0"
         if is_loopback(settings.job_host):  # one machine: workers listen on loopback too
             worker_args += ["--host", settings.job_host]
     prologue = [f"cd {shlex.quote(str(workdir))}"]
