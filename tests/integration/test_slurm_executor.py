@@ -296,3 +296,26 @@ def test_job_scripts_follow_the_settings(system: str, tmp_path: Path) -> None:
         assert (runtime.capacity.cpus, runtime.capacity.memory_mb) == (10.0, 5 * 3072)
     finally:
         runtime.close()
+
+
+def test_batch_settings_are_read_and_checked() -> None:
+    from accio.config import Settings, job_env
+    from accio.errors import UsageError
+
+    defaults = Settings.from_env({"ACCIO_HOME": "/tmp/x", "ACCIO_EXECUTOR": "pbs"})
+    assert (defaults.executor, defaults.max_workers, defaults.job_cores) == ("pbs", 4, 1)
+    assert (defaults.job_memory_mb, defaults.job_queue, defaults.job_idle_s) == (2048, None, 30)
+    env = {"ACCIO_HOME": "/tmp/x", "ACCIO_EXECUTOR": "slurm", "ACCIO_JOB_MEMORY": "1.5GB"}
+    env.update(ACCIO_JOB_QUEUE="gpu", ACCIO_MAX_WORKERS="8", ACCIO_JOB_IDLE_S="5")
+    settings = Settings.from_env(env)
+    assert settings.job_memory_mb == 1430  # 1.5e9 bytes
+    assert Settings.from_env({**env, **job_env(settings)}) == settings  # what daemon passes on
+    for name, bad in [
+        ("ACCIO_EXECUTOR", "lsf"),
+        ("ACCIO_JOB_MEMORY", "lots"),
+        ("ACCIO_JOB_MEMORY", "10KB"),
+        ("ACCIO_MAX_WORKERS", "0"),
+        ("ACCIO_JOB_CORES", "two"),
+    ]:
+        with pytest.raises(UsageError, match=name):
+            Settings.from_env({**env, name: bad})
