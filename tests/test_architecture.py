@@ -183,3 +183,17 @@ def test_contracts_have_teeth(
     )
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
     assert "BROKEN" in result.stdout and message in result.stdout
+
+
+#: One concept per module: past this, a module mixes concerns (the architecture issue's bound).
+MAX_MODULE_LINES = 500
+
+
+def test_no_engine_module_is_over_the_size_bound() -> None:
+    sizes = {
+        path.relative_to(ROOT).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
+        for path in (ROOT / "src" / "accio").rglob("*.py")
+    }
+    assert sizes, "no module found"
+    too_long = {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES}
+    assert not too_long, f"split these modules by concern: {too_long}"

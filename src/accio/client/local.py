@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from accio.cache.explain import NodeExplanation
+from accio.cache.store_base import is_digest
 from accio.client import progress
 from accio.client.contract import AccioClient, RunSource, SchedulerStatus, Submission
 from accio.client.lookup import pick_run_id, prepare_run
@@ -460,7 +461,7 @@ class LocalClient:
 
     def dataset(self, digest: str) -> pa.Table:
         store = self.runtime.artifacts
-        if not _is_digest(digest) or not store.exists(digest):
+        if not is_digest(digest) or not store.exists(digest):
             raise NotFoundError(f"no dataset {digest}")
         return store.get_table(digest)
 
@@ -480,10 +481,6 @@ class LocalClient:
         from accio.cache.gc import gc
 
         return gc(self.runtime.artifacts, self.storage)
-
-
-def _is_digest(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def _await(done: Callable[[], bool], timeout: float = 30.0) -> None:

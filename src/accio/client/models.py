@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from accio.cache.explain import NodeExplanation
 from accio.client.runs_out import ExportOut as ExportOut
+from accio.client.runs_out import GcOut as GcOut
 from accio.client.runs_out import RetentionOut as RetentionOut
 from accio.client.runs_out import RunEndOut as RunEndOut
 from accio.client.runs_out import WaitOut as WaitOut
@@ -27,8 +28,7 @@ from accio.values.types import parse_type
 
 T = TypeVar("T")
 
-#: The state and stream vocabularies, defined once in accio.states and beside the records.
-RunStateName = RunState
+RunStateName = RunState  # the vocabularies, defined once in accio.states and the records
 StreamName = LogStream
 TableFormat = Literal["json", "csv", "parquet"]
 
@@ -326,11 +326,6 @@ class ValidationOut(BaseModel):
     succeeded: int
     ok: bool
     problems: list[ChildProblemOut]
-
-
-class GcOut(BaseModel):
-    files: int
-    bytes: int
 
 
 # -- construction ----------------------------------------------------------------------------

@@ -46,3 +46,10 @@ class ExportOut(BaseModel):
     rows: int
     warnings: list[str] = Field(default_factory=list)
     dataset_digests: list[str] = Field(default_factory=list)
+
+
+class GcOut(BaseModel):
+    """``accio gc --json``: files and bytes freed."""
+
+    files: int
+    bytes: int
