@@ -3,13 +3,16 @@ against the operator's declared input ports (unknown, missing, mistyped, out of 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from accio.definitions.model import Constant, Input, NodeRef, ParamRef
+from accio.definitions.model import Constant, Input, NodeDef, NodeRef, ParamRef
 from accio.definitions.problems import Problems, did_you_mean, field_path, json_kind
-from accio.errors import ValueParseError
+from accio.errors import AccioError, ValueParseError
 from accio.ops.api import OperatorSpec, PortSpec
+from accio.ops.registry import OperatorRegistry
 from accio.values.parse import parse_json
+from accio.values.render import render
 
 INPUT_KEYS = ("value", "reference", "param")
 
@@ -120,3 +123,22 @@ def _constant(raw: Any, path: str, port: PortSpec | None, problems: Problems) ->
         problems.error(path, f"input {port.name!r} {reason}")
         return None
     return Constant(typed)
+
+
+def input_text(node: NodeDef, port: str, registry: OperatorRegistry | None) -> str:
+    """How a node input is written for people: ``Table/data`` for a reference, ``$epsilon`` for a
+    parameter, a constant rendered in its port's type (``4.hours``, not its JSON)."""
+    source = node.inputs[port]
+    if isinstance(source, NodeRef):
+        return str(source)
+    if isinstance(source, ParamRef):
+        return f"${source.name}"
+    value = source.value if isinstance(source, Constant) else source
+    spec = registry.get(node.op) if registry is not None else None
+    declared = spec.input(port) if spec is not None else None
+    try:
+        if declared is not None:
+            return render(declared.dtype, value)
+    except AccioError:
+        pass
+    return json.dumps(value, default=str)

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from accio.cli import render as out
 from accio.cli.commands.common import add_json_flag, command, open_client
 from accio.definitions.documents import workflow_from_document
+from accio.definitions.inputs import input_text
 from accio.definitions.load import read_json_file, workflow_id_from_path
-from accio.definitions.model import Constant, NodeDef, NodeRef, ParamRef, Workflow
+from accio.definitions.model import Workflow
 from accio.errors import EXIT_OK, AccioError
 from accio.ops.api import PortSpec
 from accio.values.canonical import to_canonical
@@ -164,7 +165,7 @@ def workflow_detail(client: AccioClient, spec: str) -> WorkflowDetailOut:
             WorkflowNodeOut(
                 name=n.name,
                 op=n.op,
-                inputs={port: _input_text(client, n, port) for port in n.inputs},
+                inputs={port: input_text(n, port, client.registry) for port in n.inputs},
                 depends_on=n.dependencies(),
             )
             for n in workflow.nodes
@@ -220,24 +221,6 @@ def describe_workflow(args: argparse.Namespace) -> int:
         title="Nodes",
     )
     return EXIT_OK
-
-
-def _input_text(client: AccioClient, node: NodeDef, port: str) -> str:
-    """``Table/data`` for a reference, ``$epsilon`` for a parameter, the rendered constant."""
-    source = node.inputs[port]
-    if isinstance(source, NodeRef):
-        return str(source)
-    if isinstance(source, ParamRef):
-        return f"${source.name}"
-    assert isinstance(source, Constant)
-    spec = client.registry.get(node.op)
-    declared = spec.input(port) if spec is not None else None
-    try:
-        if declared is not None:
-            return render(declared.dtype, source.value)
-    except AccioError:
-        pass
-    return json.dumps(source.value, default=str)
 
 
 def describe_operator(args: argparse.Namespace) -> int:

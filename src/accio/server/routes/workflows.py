@@ -10,7 +10,8 @@ from fastapi import APIRouter, Body, Path, Query
 from accio.client import models as s
 from accio.client.contract import AccioClient
 from accio.definitions.documents import workflow_from_document
-from accio.definitions.model import Constant, NodeRef, ParamRef, Workflow
+from accio.definitions.inputs import input_text
+from accio.definitions.model import Workflow
 from accio.errors import AccioError, DefinitionError, NotFoundError, UsageError
 from accio.server.deps import DEFAULT_PER_PAGE, ClientDep, PageNo, PerPage, WriteLock, paged
 from accio.server.errors import ApiError
@@ -66,7 +67,7 @@ def get_workflow(client: ClientDep, spec: Annotated[str, Path()]) -> s.WorkflowD
             s.WorkflowNodeOut(
                 name=n.name,
                 op=n.op,
-                inputs={p: _input_text(workflow, client, n.name, p) for p in n.inputs},
+                inputs={p: input_text(n, p, client.registry) for p in n.inputs},
                 depends_on=n.dependencies(),
             )
             for n in workflow.nodes
@@ -153,22 +154,3 @@ def _push(client: AccioClient, lock: Any, document: dict[str, Any]) -> s.PushOut
     return s.PushOut(
         id=record.id, version=record.version, new=new, warnings=s.problem_items(warnings)
     )
-
-
-def _input_text(workflow: Workflow, client: AccioClient, node_name: str, port: str) -> str:
-    """How a node input is written: a reference, ``$param``, or the constant rendered."""
-    node = next(n for n in workflow.nodes if n.name == node_name)
-    source = node.inputs[port]
-    if isinstance(source, NodeRef):
-        return str(source)
-    if isinstance(source, ParamRef):
-        return f"${source.name}"
-    assert isinstance(source, Constant)
-    spec = client.registry.get(node.op)
-    declared = spec.input(port) if spec is not None else None
-    try:
-        if declared is not None:
-            return render(declared.dtype, source.value)
-    except AccioError:
-        pass
-    return json.dumps(source.value, default=str)
