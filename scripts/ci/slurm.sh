@@ -76,7 +76,7 @@ start() {
     return 0
     ;;
   esac
-  if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+  if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null; then
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q slurm-wlm munge
   fi
@@ -84,6 +84,10 @@ start() {
   $sudo install -d -o slurm -g slurm -m 0755 /var/lib/slurm /var/lib/slurm/slurmctld \
     /var/lib/slurm/slurmd /var/log/slurm
   $sudo install -d -o munge -g munge -m 0755 /run/munge
+  if [ ! -s /etc/munge/munge.key ]; then  # normally made by the package; not if it was removed
+    $sudo install -d -o munge -g munge -m 0700 /etc/munge
+    $sudo runuser -u munge -- mungekey --create --keyfile=/etc/munge/munge.key
+  fi
   if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
     $sudo runuser -u munge -- /usr/sbin/munged
   fi
