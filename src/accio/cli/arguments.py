@@ -7,11 +7,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from accio.definitions.documents import load_run, run_from_document
-from accio.definitions.model import RunDef
-from accio.definitions.problems import Problems
-from accio.definitions.run import apply_overrides, parse_repeat, parse_seed
+from typing import TYPE_CHECKING
+
 from accio.errors import DefinitionError, Problem, UsageError
+
+if TYPE_CHECKING:
+    from accio.definitions.model import RunDef
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +34,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_from_arguments(args: argparse.Namespace) -> RunDef:
     """The four forms of the seed page: file; workflow k=v; flags; file plus overrides."""
+    # imported here: every command's parser is built at start-up, few commands read a run
+    from accio.definitions.documents import load_run, run_from_document
+    from accio.definitions.problems import Problems
+    from accio.definitions.run import apply_overrides, parse_repeat, parse_seed
+
     target: str = args.run
     path = Path(target)
     if _is_file(path):

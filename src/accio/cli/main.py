@@ -8,59 +8,48 @@ else is an internal error (exit 5); ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import NoReturn
 
 from accio import __version__
-from accio.cli.commands import (
-    completion,
-    definitions,
-    describe,
-    edit,
-    explain,
-    export,
-    gc,
-    get,
-    kill_delete,
-    logs,
-    new,
-    plot,
-    server,
-    submit,
-    tune,
-    ui,
-    verify,
-    workflows,
-)
 from accio.errors import EXIT_INTERNAL, EXIT_USAGE, AccioError, UsageError
 
 Handler = Callable[[argparse.Namespace], int]
 
-# Modules that add sub-commands; each exposes register(subparsers).
-COMMAND_MODULES = [
-    definitions,
-    workflows,
-    submit,
-    get,
-    describe,
-    logs,
-    kill_delete,
-    edit,
-    explain,
-    export,
-    gc,
-    plot,
-    server,
-    ui,
-    verify,
-    tune,
-    new,
-    completion,
-]
+#: The command modules (each exposes register(subparsers)) and the verbs each adds. Only the
+#: module of the verb typed is imported: a command starts without the others' imports.
+COMMAND_VERBS: dict[str, tuple[str, ...]] = {
+    "definitions": ("validate", "expand"),
+    "workflows": ("push",),
+    "submit": ("submit", "wait"),
+    "get": ("get", "list"),
+    "describe": ("describe",),
+    "logs": ("logs",),
+    "kill_delete": ("kill", "delete"),
+    "edit": ("edit",),
+    "explain": ("explain",),
+    "export": ("export",),
+    "gc": ("gc",),
+    "plot": ("plot",),
+    "server": ("server",),
+    "ui": ("ui",),
+    "verify": ("verify",),
+    "tune": ("tune",),
+    "new": ("new",),
+    "completion": ("completion",),
+}
+_MODULE_OF_VERB = {verb: module for module, verbs in COMMAND_VERBS.items() for verb in verbs}
+
+
+def command_module(name: str) -> ModuleType:
+    return importlib.import_module(f"accio.cli.commands.{name}")
+
 
 # Two letters at least, so that short options with glued values (-n5) stay short options.
 _SINGLE_DASH_LONG = re.compile(r"^-([a-zA-Z]{2}[a-zA-Z0-9-]*)(=.*)?$", re.DOTALL)
@@ -117,7 +106,8 @@ def normalise_flags(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def build_parser() -> ArgumentParser:
+def build_parser(verb: str | None = None) -> ArgumentParser:
+    """The whole command line, or only ``verb``'s command when it is a known one (start-up)."""
     parser = ArgumentParser(
         prog="accio",
         description="Accio: typed workflows, parameter sweeps, seeds and memoized results.",
@@ -128,14 +118,23 @@ def build_parser() -> ArgumentParser:
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=ArgumentParser
     )
-    for module in COMMAND_MODULES:
-        module.register(subparsers)
+    known = _MODULE_OF_VERB.get(verb) if verb is not None else None
+    names = [known] if known is not None else list(COMMAND_VERBS)
+    if verb == "":  # only top-level flags such as --version: no command is needed
+        names = []
+    for name in names:
+        command_module(name).register(subparsers)
     help_parser = subparsers.add_parser("help", help="show help for accio or one command")
     help_parser.add_argument("topic", nargs="?", help="a command name")
     help_parser.set_defaults(handler=lambda args: _help(parser, subparsers, args))
     version_parser = subparsers.add_parser("version", help="print the version")
     version_parser.set_defaults(handler=lambda args: print(f"Client version: {__version__}") or 0)
     return parser
+
+
+def _verb(argv: Sequence[str]) -> str | None:
+    """The command word typed (the first argument that is not a top-level flag)."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def _help(
@@ -168,7 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = normalise_flags(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_list
     try:
-        parser = build_parser()
+        verb = _verb(args_list)
+        bare = verb is None and "--version" in args_list and "--help" not in args_list
+        parser = build_parser("" if bare else verb)
         if not args_list:
             parser.print_help()
             return 0
