@@ -18,6 +18,7 @@ from typing import Self
 
 from accio.errors import RuntimeFailure
 from accio.states import NodeState, RunState
+from accio.storage.accounts import AccountsApi
 from accio.storage.records import (
     CacheEntry,
     LogLine,
@@ -91,7 +92,7 @@ class RunExistsError(StorageError):
     """A run id given to ``create_runs`` is already taken, or a node is duplicated."""
 
 
-class Storage(ABC):
+class Storage(AccountsApi, ABC):
     """Persistent state of workflows, runs, nodes, the cache index, artifacts and logs."""
 
     # -- workflows ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from accio.errors import NotFoundError
 from accio.states import UNFINISHED_RUN_STATES, NodeState
+from accio.storage.accounts import MemoryAccounts
 from accio.storage.base import (
     RunExistsError,
     RunStateUpdate,
@@ -37,7 +38,7 @@ from accio.storage.records import (
 _Ref = tuple[str, str, str, str]  # (kind, run_id, node, digest), as in the artifact_refs table
 
 
-class MemoryStorage(Storage):
+class MemoryStorage(MemoryAccounts, Storage):
     """Everything in process memory; nothing survives :meth:`close`."""
 
     def __init__(self) -> None:

@@ -155,3 +155,23 @@ RUNS_FTS_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS runs_fts USING fts5("
     "run_id UNINDEXED, name, notes, tags, params, tokenize = 'unicode61 remove_diacritics 2')"
 )
+
+#: Accounts (only used when the server requires authentication, ``ACCIO_AUTH=on``).
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("admin", sa.Boolean, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+#: API tokens: only the SHA-256 hex digest of a token is stored, never the token.
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("user", sa.String, sa.ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    sa.Column("hash", sa.String, nullable=False, unique=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("revoked", sa.Float),
+)

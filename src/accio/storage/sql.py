@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from accio.errors import NotFoundError
 from accio.states import UNFINISHED_RUN_STATES, NodeState
 from accio.storage import schema as db
+from accio.storage.accounts import SqlAccounts
 from accio.storage.base import (
     RunExistsError,
     RunStateUpdate,
@@ -53,7 +54,7 @@ from accio.storage.sqlbase import (
 )
 
 
-class SqlStorage(SqlBase):
+class SqlStorage(SqlAccounts, SqlBase):
     """Storage in a SQL database reached through a SQLAlchemy engine.
 
     Build it with :func:`accio.storage.sqlite.open_storage`, which also migrates the schema.
