@@ -112,6 +112,12 @@ class Settings:
     job_idle_s
         Batch executors: seconds an idle worker's job lives before it ends
         (``$ACCIO_JOB_IDLE_S``, default 30).
+    auth
+        Whether the server requires a signed-in user (``$ACCIO_AUTH=on``; default off, which
+        is only allowed on a loopback address).
+    allowed_hosts
+        Host header values the server accepts besides its bound address, ``localhost`` and
+        ``127.0.0.1`` (``$ACCIO_ALLOWED_HOSTS``, comma-separated).
     """
 
     home: Path
@@ -137,6 +143,8 @@ class Settings:
     job_walltime: str = "01:00:00"
     job_host: str | None = None
     job_idle_s: int = 30
+    auth: bool = False
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def job_memory_mb(self) -> int:
@@ -145,7 +153,9 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        """Read the settings from ``env`` (the process environment by default)."""
+        """Read the settings from ``env`` (the process environment by default) over the
+        configuration files (:func:`with_config_files`)."""
+        env = with_config_files(env)
         home_text = env.get("ACCIO_HOME") or "~/.accio"
         home = Path(home_text).expanduser().absolute()
         database_url = env.get("ACCIO_DATABASE_URL") or f"sqlite:///{home / 'accio.db'}"
@@ -180,7 +190,23 @@ class Settings:
             job_walltime=(env.get("ACCIO_JOB_WALLTIME") or "").strip() or "01:00:00",
             job_host=(env.get("ACCIO_JOB_HOST") or "").strip() or None,
             job_idle_s=_positive_int(env, "ACCIO_JOB_IDLE_S", lambda: 30),
+            auth=_switch(env, "ACCIO_AUTH"),
+            allowed_hosts=tuple(
+                h.strip().lower()
+                for h in env.get("ACCIO_ALLOWED_HOSTS", "").split(",")
+                if h.strip()
+            ),
         )
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    """An on/off variable (on, true, yes, 1 / off, false, no, 0, empty)."""
+    text = (env.get(name) or "").strip().lower()
+    if text in ("on", "true", "yes", "1"):
+        return True
+    if text in ("", "off", "false", "no", "0"):
+        return False
+    raise UsageError(f"${name}: expected on or off, got {text!r}")
 
 
 def job_env(settings: Settings) -> dict[str, str]:
@@ -221,6 +247,77 @@ def _job_memory(text: str | None) -> str:
             f"ACCIO_JOB_MEMORY must be a memory size of at least 1 MiB (e.g. 4GiB), got {text!r}"
         ) from None
     return value
+
+
+#: Keys of a configuration file: each stands for the environment variable ``ACCIO_<KEY>``.
+CONFIG_KEYS = (
+    "home", "database_url", "user", "cpus", "memory_mb", "executor", "dask_scheduler",
+    "max_children", "max_body_mb", "http", "plugins", "server", "artifacts_url", "s3_endpoint",
+    "max_workers", "job_cores", "job_memory", "job_queue", "job_walltime", "job_host",
+    "job_idle_s", "auth", "allowed_hosts",
+)  # fmt: skip
+
+
+def config_files(env: Mapping[str, str]) -> list[Path]:
+    """Where configuration is read, weakest first: the user's file (``$ACCIO_CONFIG``, else
+    ``$XDG_CONFIG_HOME/accio/config.toml``, else ``~/.config/accio/config.toml``), then the
+    home's ``config.toml``. Only paths ``env`` names are used, so a given mapping is hermetic."""
+    user_file: Path | None = None
+    if env.get("ACCIO_CONFIG"):
+        user_file = Path(env["ACCIO_CONFIG"]).expanduser()
+    elif env.get("XDG_CONFIG_HOME"):
+        user_file = Path(env["XDG_CONFIG_HOME"]) / "accio" / "config.toml"
+    elif env.get("HOME"):
+        user_file = Path(env["HOME"]) / ".config" / "accio" / "config.toml"
+    return [user_file] if user_file is not None else []
+
+
+def with_config_files(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` over the configuration files (TOML, keys of :data:`CONFIG_KEYS`): a variable
+    set in the environment wins over the home's file, which wins over the user's file.
+
+    ``plugins`` and ``allowed_hosts`` may be lists. An unreadable file, bad TOML, an unknown key
+    or a value that is not a string, number, boolean or list is a UsageError naming the file.
+    """
+    merged: dict[str, str] = {}
+    files = config_files(env)
+    values = _read_config(files[0]) if files else {}
+    merged.update(values)
+    home_text = env.get("ACCIO_HOME") or merged.get("ACCIO_HOME") or "~/.accio"
+    merged.update(_read_config(Path(home_text).expanduser() / "config.toml"))
+    merged.update(env)
+    return merged
+
+
+def _read_config(path: Path) -> dict[str, str]:
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the configuration file: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: invalid TOML: {exc}") from None
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        if key not in CONFIG_KEYS:
+            import difflib
+
+            close = difflib.get_close_matches(key, CONFIG_KEYS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UsageError(f"{path}: {key}: unknown configuration key{hint}")
+        if isinstance(value, bool):
+            text = "on" if value else "off"
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            text = ",".join(value)
+        elif isinstance(value, str | int | float):
+            text = str(value)
+        else:
+            raise UsageError(f"{path}: {key}: expected a string, number, boolean or list")
+        out[f"ACCIO_{key.upper()}"] = text
+    return out
 
 
 def read_plugins(env: Mapping[str, str] | None = None) -> str:
