@@ -118,6 +118,10 @@ class Settings:
     allowed_hosts
         Host header values the server accepts besides its bound address, ``localhost`` and
         ``127.0.0.1`` (``$ACCIO_ALLOWED_HOSTS``, comma-separated).
+    token
+        API token a remote client sends (``$ACCIO_TOKEN``); None: the credentials file's.
+    credentials_file
+        Where ``accio login`` keeps tokens by server URL (``~/.config/accio/credentials.json``).
     """
 
     home: Path
@@ -145,6 +149,8 @@ class Settings:
     job_idle_s: int = 30
     auth: bool = False
     allowed_hosts: tuple[str, ...] = ()
+    token: str | None = field(default=None, repr=False)
+    credentials_file: Path | None = None
 
     @property
     def job_memory_mb(self) -> int:
@@ -191,12 +197,23 @@ class Settings:
             job_host=(env.get("ACCIO_JOB_HOST") or "").strip() or None,
             job_idle_s=_positive_int(env, "ACCIO_JOB_IDLE_S", lambda: 30),
             auth=_switch(env, "ACCIO_AUTH"),
+            token=(env.get("ACCIO_TOKEN") or "").strip() or None,
+            credentials_file=_credentials_file(env),
             allowed_hosts=tuple(
                 h.strip().lower()
                 for h in env.get("ACCIO_ALLOWED_HOSTS", "").split(",")
                 if h.strip()
             ),
         )
+
+
+def _credentials_file(env: Mapping[str, str]) -> Path | None:
+    """``$XDG_CONFIG_HOME/accio/credentials.json``, else ``~/.config/accio/credentials.json``."""
+    if env.get("XDG_CONFIG_HOME"):
+        return Path(env["XDG_CONFIG_HOME"]) / "accio" / "credentials.json"
+    if env.get("HOME"):
+        return Path(env["HOME"]) / ".config" / "accio" / "credentials.json"
+    return None
 
 
 def _switch(env: Mapping[str, str], name: str) -> bool:

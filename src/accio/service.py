@@ -28,13 +28,36 @@ from typing import TYPE_CHECKING, Any
 
 from accio.config import Settings, parse_http_address
 from accio.engine import daemon
-from accio.errors import AccioError
+from accio.errors import AccioError, UsageError
 
 if TYPE_CHECKING:
     from accio.engine.scheduler import Scheduler
     from accio.server.http import ServerHandle
 
 log = logging.getLogger("accio.service")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine only."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings, address: str) -> None:
+    """A UsageError (exit 1) for serving a non-loopback address with authentication off."""
+    host, _ = parse_http_address(address)
+    if not settings.auth and not is_loopback(host):
+        raise UsageError(
+            f"refusing to serve {address} with authentication off: anyone who can reach it "
+            "could run code here. Set ACCIO_AUTH=on (and create users and tokens with "
+            "'accio user add' and 'accio token create'), or serve on 127.0.0.1"
+        )
 
 
 def serve_http(settings: Settings, address: str) -> ServerHandle:
@@ -45,11 +68,19 @@ def serve_http(settings: Settings, address: str) -> ServerHandle:
     """
     from accio.client.local import LocalClient
     from accio.server.app import create_app
+    from accio.server.auth import allowed_hosts
     from accio.server.http import serve_in_thread
 
+    check_exposure(settings, address)
     host, port = parse_http_address(address)
     client = LocalClient(settings=settings, autostart=False)
-    app = create_app(client=client, owns_client=True, max_body_bytes=settings.max_body_bytes)
+    app = create_app(
+        settings,
+        client=client,
+        owns_client=True,
+        max_body_bytes=settings.max_body_bytes,
+        allowed_hosts=allowed_hosts(host, settings.allowed_hosts),
+    )
     try:
         handle = serve_in_thread(app, host, port)
     except BaseException:
@@ -106,6 +137,8 @@ def serve(
     from accio.executors.base import Executor
     from accio.executors.local import LocalExecutor
 
+    if http is not None:
+        check_exposure(settings, http)  # before anything starts
     tell: Ready = ready or (lambda report: None)
     failure: dict[str, Any] | None = None
     with daemon.home_lock(settings.home, patience=daemon.START_PATIENCE_S) as handle:

@@ -26,6 +26,7 @@ ALLOWED_PREFIXES = (
     "accio.client.lookup",
     "accio.client.client",
     "accio.client.remote",
+    "accio.client.credentials",
     "accio.client.export",
     "accio.client.progress",
     "accio.client.tuning",
@@ -45,6 +46,8 @@ EXCEPTIONS = {
     ("commands/server.py", "accio.engine"),
     ("commands/verify.py", "accio.engine.runtime"),
     ("commands/verify.py", "accio.cache.verify"),
+    ("commands/accounts.py", "accio.storage.sqlite"),  # users and tokens: the server's home
+    ("commands/accounts.py", "accio.storage.accounts"),
 }
 ATTRIBUTE_EXCEPTIONS = {"commands/verify.py"}
 

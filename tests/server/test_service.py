@@ -143,6 +143,18 @@ def test_server_start_refuses_a_malformed_address(address: str, tmp_path: Path) 
     assert not daemon.is_running(home)
 
 
+def test_server_start_refuses_a_public_address_with_auth_off(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    done = _cli(["server", "start", "--http", "0.0.0.0:0"], _env(home))
+    try:
+        assert done.returncode == 1, done
+        assert "authentication off" in done.stderr and "ACCIO_AUTH=on" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert not daemon.is_running(home)
+    finally:
+        daemon.stop(home)
+
+
 def test_server_start_fails_when_the_port_is_taken(busy_port: int, tmp_path: Path) -> None:
     home = tmp_path / "home"
     done = _cli(["server", "start", "--http", f"127.0.0.1:{busy_port}"], _env(home))
@@ -151,7 +163,8 @@ def test_server_start_fails_when_the_port_is_taken(busy_port: int, tmp_path: Pat
         assert "Address already in use" in done.stderr and "Traceback" not in done.stderr
         assert "started" not in done.stdout
         assert not daemon.is_running(home)  # nothing left running
-        done = _cli(["server", "start", "--http", "no-such-host.invalid:8000"], _env(home))
+        env = {**_env(home), "ACCIO_AUTH": "on"}  # a name not known to be loopback needs auth
+        done = _cli(["server", "start", "--http", "no-such-host.invalid:8000"], env)
         assert done.returncode == 4 and "unknown host" in done.stderr
         assert not daemon.is_running(home)
     finally:

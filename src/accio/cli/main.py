@@ -43,6 +43,7 @@ COMMAND_VERBS: dict[str, tuple[str, ...]] = {
     "tune": ("tune",),
     "new": ("new",),
     "completion": ("completion",),
+    "accounts": ("user", "token", "login"),
 }
 _MODULE_OF_VERB = {verb: module for module, verbs in COMMAND_VERBS.items() for verb in verbs}
 

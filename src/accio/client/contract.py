@@ -16,6 +16,7 @@ Records are the storage dataclasses (frozen, no SQLAlchemy): :class:`RunRecord`,
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -307,7 +308,12 @@ class AccioClient(Protocol):
         ...
 
 
+#: The signed-in user a server request acts for (set by the server's auth guard): a local
+#: client records it as the owner of what it creates instead of ``settings.user``.
+ACTING_USER: ContextVar[str | None] = ContextVar("accio_acting_user", default=None)
+
 __all__ = [
+    "ACTING_USER",
     "AccioClient",
     "LogLine",
     "NodeExplanation",

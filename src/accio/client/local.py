@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from accio.cache.explain import NodeExplanation
 from accio.cache.store_base import is_digest
 from accio.client import progress
-from accio.client.contract import AccioClient, RunSource, SchedulerStatus, Submission
+from accio.client.contract import ACTING_USER, AccioClient, RunSource, SchedulerStatus, Submission
 from accio.client.lookup import pick_run_id, prepare_run
 from accio.client.sweeps import forced_nodes, sweep_records
 from accio.config import ExecutorName, Settings
@@ -137,7 +137,7 @@ class LocalClient:
             version=workflow.version,
             definition=json.dumps(definition, ensure_ascii=False),
             name=workflow.name,
-            owner=workflow.owner or self.settings.user,
+            owner=ACTING_USER.get() or workflow.owner or self.settings.user,
             created=time.time(),
             active=True,
         )
@@ -263,7 +263,8 @@ class LocalClient:
         forced = forced_nodes(sweep.workflow, force, force_nodes)
         record, _ = self._store_workflow(sweep.workflow)  # the run records the exact version
         with paused_gc():  # 10^4 children: tens of thousands of records at once
-            runs, nodes = sweep_records(sweep, record.version, self.settings.user, forced)
+            owner = ACTING_USER.get() or self.settings.user  # the server's signed-in user
+            runs, nodes = sweep_records(sweep, record.version, owner, forced)
             self.storage.create_runs(runs, nodes)
         self.runtime.control.send("submitted", [runs[0].id])
         if self.autostart if start is None else start:

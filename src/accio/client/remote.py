@@ -4,8 +4,7 @@
 
     from accio.client.remote import RemoteClient
     client = RemoteClient("http://host:8642")     # the CLI does this when $ACCIO_SERVER is set
-    client.push("workflow.json")
-    sub = client.submit("sweep.json", repeat=2)
+    client.push("workflow.json"); sub = client.submit("sweep.json", repeat=2)
     client.wait(sub.run_id)
     table = client.results(sub.run_id)            # the same wide table as the local client
 
@@ -13,7 +12,7 @@ It implements :class:`~accio.client.contract.AccioClient` like the local client,
 records and shapes; API errors come back as the same :class:`~accio.errors.AccioError`
 subclasses (404 -> NotFoundError, 422 -> DefinitionError with its problems, 400 ->
 UsageError, 409 -> RuntimeFailure). The server runs the scheduler, so ``scheduler_running()``
-is always true. Wire conversions live in :mod:`accio.client.wire`.
+is always true. Wire conversions: :mod:`accio.client.wire`; tokens: :mod:`.credentials`.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ import httpx
 from accio.cache.explain import NodeExplanation
 from accio.client import wire
 from accio.client.contract import AccioClient, RunSource, SchedulerStatus, Submission
+from accio.client.credentials import bearer
 from accio.client.lookup import pick_run_id, prepare_run
 from accio.client.models import OperatorOut, RetentionOut
 from accio.definitions.load import read_json_file, workflow_id_from_path
@@ -63,12 +63,12 @@ MAX_PER_PAGE = 500
 
 
 class RemoteClient:
-    """A client of a remote Accio server: what :class:`~accio.client.local.LocalClient` does on a
-    local home, through HTTP. Nothing is stored or executed locally."""
+    """What :class:`~accio.client.local.LocalClient` does, on a remote server through HTTP."""
 
-    def __init__(self, base_url: str, *, timeout: float = 30) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 30, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url + API_PREFIX, timeout=timeout)
+        self._http.headers.update(bearer(self.base_url, token))  # $ACCIO_TOKEN, accio login
         self._registry: OperatorRegistry | None = None
 
     # ----------------------------------------------------------------- plumbing

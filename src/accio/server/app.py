@@ -137,12 +137,17 @@ def create_app(
     *,
     owns_client: bool | None = None,
     max_body_bytes: int | None = None,
+    allowed_hosts: frozenset[str] | None = None,
 ) -> FastAPI:
     """The API (and the web UI when :mod:`accio.server.ui` is installed) over one Accio home.
 
     Without ``client``, a local one is opened on ``settings`` (default: the environment). The
     app closes its client when it shuts down if it opened it, or if ``owns_client`` says so.
     Request bodies over ``max_body_bytes`` (default: the settings', 16 MiB) get 413.
+    A request whose Host is not in ``allowed_hosts`` gets 400 (None: no check; the served
+    app always has one, see :func:`accio.service.serve_http`). With the settings' ``auth``
+    (``ACCIO_AUTH=on``) every request but the login page needs a signed-in user
+    (:mod:`accio.server.auth`).
     """
     if max_body_bytes is None:
         max_body_bytes = settings.max_body_bytes if settings else DEFAULT_MAX_BODY_BYTES
@@ -177,6 +182,7 @@ def create_app(
     app.state.client = client
     app.state.write_lock = threading.RLock()
     install_error_handlers(app)
+    _install_guard(app, settings or getattr(client, "settings", None), client, allowed_hosts)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.include_router(api_router(), prefix=API_PREFIX)
 
@@ -186,6 +192,23 @@ def create_app(
 
     _install_ui(app, client)
     return app
+
+
+def _install_guard(
+    app: FastAPI, settings: Settings | None, client: AccioClient, hosts: frozenset[str] | None
+) -> None:
+    from accio.server.auth import Guard, Sessions, install_login
+    from accio.storage.accounts import AccountsApi
+
+    accounts = None
+    sessions = Sessions()
+    if settings is not None and settings.auth:
+        accounts = getattr(client, "storage", None)
+        if not isinstance(accounts, AccountsApi):
+            raise TypeError("ACCIO_AUTH=on needs a client with a storage (a local home)")
+        install_login(app, accounts, sessions)
+    app.state.auth = accounts is not None
+    app.add_middleware(Guard, hosts=hosts, accounts=accounts, client=client, sessions=sessions)
 
 
 def _install_ui(app: FastAPI, client: AccioClient) -> None:

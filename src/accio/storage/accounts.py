@@ -1,8 +1,8 @@
 """Accounts: users and their API tokens (only a SHA-256 hash of a token is ever stored).
 
-:class:`AccountsApi` is the part of the storage contract; :class:`SqlAccounts` and
-:class:`MemoryAccounts` implement it for :class:`~accio.storage.sql.SqlStorage` and
-:class:`~accio.storage.memory.MemoryStorage`.
+:class:`AccountsApi` is the part of the storage contract; :class:`MemoryAccounts` implements
+it for :class:`~accio.storage.memory.MemoryStorage`, :class:`accio.storage.sqlaccounts.SqlAccounts`
+for :class:`~accio.storage.sql.SqlStorage`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
-from typing import Any
 
 from accio.errors import NotFoundError, UsageError
 
@@ -113,84 +112,3 @@ class MemoryAccounts(AccountsApi):
                 raise NotFoundError(f"no token {id!r}")
             tokens[id] = rec = replace(tokens[id], revoked=time.time())
         return rec
-
-
-class SqlAccounts(AccountsApi):
-    """Users and tokens in the ``users`` and ``tokens`` tables."""
-
-    _engine: Any
-    _write_engine: Any
-
-    def add_user(self, rec: UserRecord) -> None:
-        import sqlalchemy as sa
-
-        from accio.storage import schema as db
-
-        with self._write_engine.begin() as conn:
-            found = conn.execute(sa.select(db.users.c.name).where(db.users.c.name == rec.name))
-            if found.first() is not None:
-                raise UsageError(f"user {rec.name!r} already exists")
-            conn.execute(
-                db.users.insert().values(name=rec.name, admin=rec.admin, created=rec.created)
-            )
-
-    def get_user(self, name: str) -> UserRecord | None:
-        import sqlalchemy as sa
-
-        from accio.storage import schema as db
-
-        with self._engine.connect() as conn:
-            row = conn.execute(sa.select(db.users).where(db.users.c.name == name)).first()
-        return None if row is None else UserRecord(row.name, bool(row.admin), row.created)
-
-    def add_token(self, rec: TokenRecord) -> None:
-
-        from accio.storage import schema as db
-
-        if self.get_user(rec.user) is None:
-            raise NotFoundError(f"no user {rec.user!r}")
-        with self._write_engine.begin() as conn:
-            conn.execute(
-                db.tokens.insert().values(
-                    id=rec.id,
-                    user=rec.user,
-                    hash=rec.hash,
-                    created=rec.created,
-                    revoked=rec.revoked,
-                )
-            )
-
-    def tokens(self) -> list[TokenRecord]:
-        import sqlalchemy as sa
-
-        from accio.storage import schema as db
-
-        with self._engine.connect() as conn:
-            rows = conn.execute(sa.select(db.tokens).order_by(db.tokens.c.created)).all()
-        return [TokenRecord(r.id, r.user, r.hash, r.created, r.revoked) for r in rows]
-
-    def authenticate(self, token: str) -> UserRecord | None:
-        import sqlalchemy as sa
-
-        from accio.storage import schema as db
-
-        digest = hash_token(token)
-        with self._engine.connect() as conn:
-            row = conn.execute(
-                sa.select(db.tokens.c.user).where(
-                    db.tokens.c.hash == digest, db.tokens.c.revoked.is_(None)
-                )
-            ).first()
-        return None if row is None else self.get_user(row.user)
-
-    def revoke_token(self, id: str) -> TokenRecord:
-
-        from accio.storage import schema as db
-
-        with self._write_engine.begin() as conn:
-            done = conn.execute(
-                db.tokens.update().where(db.tokens.c.id == id).values(revoked=time.time())
-            )
-            if done.rowcount == 0:
-                raise NotFoundError(f"no token {id!r}")
-        return next(t for t in self.tokens() if t.id == id)

@@ -19,7 +19,6 @@ from sqlalchemy.engine import Connection
 from accio.errors import NotFoundError
 from accio.states import UNFINISHED_RUN_STATES, NodeState
 from accio.storage import schema as db
-from accio.storage.accounts import SqlAccounts
 from accio.storage.base import (
     RunExistsError,
     RunStateUpdate,
@@ -34,6 +33,7 @@ from accio.storage.records import (
     WorkflowRecord,
     search_words,
 )
+from accio.storage.sqlaccounts import SqlAccounts
 from accio.storage.sqlbase import (
     CACHE_COLUMNS,
     FTS_COLUMNS,

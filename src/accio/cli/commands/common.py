@@ -92,11 +92,13 @@ def open_client(*, autostart: bool = True, operators: bool = True) -> AccioClien
     plugin (NumPy kernels, SciPy...) would double their start-up time.
     """
     client: AccioClient
-    server = cli_settings().server
-    if server:  # a remote server: the same methods, over its REST API
+    settings = cli_settings()
+    if settings.server:  # a remote server: the same methods, over its REST API
+        from accio.client.credentials import load_token
         from accio.client.remote import RemoteClient
 
-        client = RemoteClient(server)
+        token = settings.token or load_token(settings.credentials_file, settings.server)
+        client = RemoteClient(settings.server, token=token)
     else:
         from accio.client.client import Client
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+from markupsafe import Markup
 
 from accio.client.contract import AccioClient
 from accio.client.figures import Figures
@@ -310,3 +311,11 @@ class Caches:
                 while len(self._figures) > self._size:
                     self._figures.popitem(last=False)
         return figs
+
+
+def csrf_input(request: Any) -> Markup:
+    """The hidden CSRF field of a state-changing form (nothing without authentication)."""
+    token = str(request.scope.get("accio.csrf", ""))
+    if not token:
+        return Markup("")
+    return Markup('<input type="hidden" name="csrf_token" value="{}">').format(token)

@@ -47,6 +47,7 @@ def _environment() -> Environment:
     env.globals["title"] = model.title
     env.globals["render_outputs"] = model.render_outputs
     env.globals["error_message"] = model.error_message
+    env.globals["csrf_input"] = model.csrf_input
     env.globals["render_default"] = model.render_default
     return env
 

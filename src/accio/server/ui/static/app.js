@@ -63,3 +63,14 @@
   document.addEventListener("htmx:load", function (event) { embedCharts(event.detail.elt); });
   document.addEventListener("DOMContentLoaded", function () { embedCharts(document); });
 })();
+
+// With authentication on, every htmx request carries the session's CSRF token (the server
+// refuses a state-changing request without it).
+(function () {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  const token = meta ? meta.content : "";
+  if (!token) return;
+  document.addEventListener("htmx:configRequest", (event) => {
+    event.detail.headers["X-CSRF-Token"] = token;
+  });
+})();

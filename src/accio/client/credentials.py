@@ -1,0 +1,59 @@
+"""The user's API tokens by server URL (``accio login``), in a JSON file only they may read.
+
+The file (``~/.config/accio/credentials.json``, mode 0600) maps a server's base URL to the
+token :class:`~accio.client.remote.RemoteClient` sends as ``Authorization: Bearer``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from accio.errors import UsageError
+
+
+def server_key(url: str) -> str:
+    """A server URL as the file keys it (no trailing slash)."""
+    return url.strip().rstrip("/")
+
+
+def load_token(path: Path | None, url: str) -> str | None:
+    """The token stored for ``url``, or None."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: cannot read the credentials file: {exc}") from None
+    token = data.get(server_key(url)) if isinstance(data, dict) else None
+    return token if isinstance(token, str) and token else None
+
+
+def save_token(path: Path, url: str, token: str) -> None:
+    """Store ``token`` for ``url``; the file (and its folder) are readable by the user only."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data: dict[str, str] = {}
+    if path.exists():
+        loaded = json.loads(path.read_text(encoding="utf-8") or "{}")
+        data = loaded if isinstance(loaded, dict) else {}
+    data[server_key(url)] = token
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(data, out, indent=2, sort_keys=True)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def bearer(url: str, token: str | None = None) -> dict[str, str]:
+    """The ``Authorization`` header a client of ``url`` sends: ``token``, else ``$ACCIO_TOKEN``,
+    else the credentials file's token for ``url``; no header without any."""
+    if token is None:
+        from accio.config import Settings
+
+        settings = Settings.from_env()
+        token = settings.token or load_token(settings.credentials_file, url)
+    return {"Authorization": f"Bearer {token}"} if token else {}
