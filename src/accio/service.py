@@ -60,6 +60,14 @@ def check_exposure(settings: Settings, address: str) -> None:
         )
 
 
+def _parses(address: str) -> bool:
+    try:
+        parse_http_address(address)
+    except UsageError:
+        return False
+    return True
+
+
 def serve_http(settings: Settings, address: str) -> ServerHandle:
     """The REST API and web UI over this home, served from a thread of the calling process.
 
@@ -137,7 +145,7 @@ def serve(
     from accio.executors.base import Executor
     from accio.executors.local import LocalExecutor
 
-    if http is not None:
+    if http is not None and _parses(http):  # a malformed one is handled below (fallback)
         check_exposure(settings, http)  # before anything starts
     tell: Ready = ready or (lambda report: None)
     failure: dict[str, Any] | None = None
