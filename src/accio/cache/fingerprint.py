@@ -24,14 +24,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import sqlite3
 import stat as stat_mod
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from accio.cache.memo import Memo
 
 _CHUNK = 1 << 20
 #: A hash is remembered only for a file unchanged for this long (ns): timestamps are coarse
@@ -54,70 +54,34 @@ class FingerprintCache:
     """``path -> (stat key, sha256)`` of hashed files, in memory and optionally in SQLite."""
 
     def __init__(self, db_path: Path | None = None) -> None:
-        self.db_path = db_path
-        self._memory: dict[str, tuple[StatKey, str]] = {}
-        self._local = threading.local()
+        self._memo = Memo(db_path)  # path -> "size,mtime_ns,ctime_ns,inode,device,sha256"
         self._snapshot: dict[str, Any] | None = None
         #: Counters that make the cost visible (benchmarks, tests): stats done, files hashed.
         self.stats = 0
         self.hashed = 0
         self.hashed_bytes = 0
 
+    @property
+    def db_path(self) -> Path | None:
+        """The SQLite file the hashes persist in (None: memory only)."""
+        return self._memo.path
+
+    @db_path.setter
+    def db_path(self, path: Path | None) -> None:
+        self._memo.path = path  # connections are per (process, path): the next use reopens
+
     # -- persistence ----------------------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection | None:
-        if self.db_path is None:
-            return None
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None and getattr(self._local, "where", None) == (os.getpid(), self.db_path):
-            return conn
-        try:
-            self.db_path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.db_path, timeout=10.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=OFF")  # a cache: losing it costs a re-hash
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER,"
-                " mtime_ns INTEGER, ctime_ns INTEGER, inode INTEGER, device INTEGER,"
-                " sha256 TEXT NOT NULL)"
-            )
-        except sqlite3.Error:
-            self.db_path = None  # unusable (read-only home...): memory only
-            return None
-        self._local.conn, self._local.where = conn, (os.getpid(), self.db_path)
-        return conn
-
     def _known(self, path: str) -> tuple[StatKey, str] | None:
-        found = self._memory.get(path)
-        if found is not None:
-            return found
-        conn = self._conn()
-        if conn is None:
+        text = self._memo.get(path)
+        if text is None:
             return None
-        try:
-            row = conn.execute(
-                "SELECT size, mtime_ns, ctime_ns, inode, device, sha256 FROM files WHERE path = ?",
-                (path,),
-            ).fetchone()
-        except sqlite3.Error:
-            return None
-        if row is None:
-            return None
-        known = ((int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4])), str(row[5]))
-        self._memory[path] = known
-        return known
+        *numbers, digest = text.split(",")
+        size, mtime_ns, ctime_ns, inode, device = (int(x) for x in numbers)
+        return (size, mtime_ns, ctime_ns, inode, device), digest
 
     def _remember(self, path: str, key: StatKey, digest: str) -> None:
-        if len(self._memory) >= 200_000:
-            self._memory.clear()  # bounded; the SQLite file keeps them
-        self._memory[path] = (key, digest)
-        conn = self._conn()
-        if conn is None:
-            return
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", (path, *key, digest)
-            )
+        self._memo.put(path, ",".join([*(str(x) for x in key), digest]))
 
     # -- fingerprints ---------------------------------------------------------------------
 

@@ -43,8 +43,6 @@ import hashlib
 import json
 import os
 import secrets
-import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import suppress
@@ -52,6 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from accio.cache.memo import Memo
 from accio.cache.store_base import (
     QUARANTINE_DIR,
     TMP_PREFIX,
@@ -90,7 +89,7 @@ class FsspecArtifactStore(ArtifactStore):
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
         self.protocol = str(protocol)
         self.atomic_put = self.protocol in OBJECT_STORES
-        self._index = _FingerprintIndex(index_path)
+        self._index = Memo(index_path)  # digest -> fingerprint of objects hashed
 
     def path(self, digest: str) -> str:
         """The artifact's path in ``fs`` (whether or not it exists)."""
@@ -402,73 +401,3 @@ def _mtime(info: dict[str, Any]) -> float:
         if isinstance(value, int | float):
             return float(value)
     return time.time()  # unknown: treat as new, so gc spares it
-
-
-#: Fingerprints kept in memory per store object before starting over.
-_MEMORY_LIMIT = 200_000
-
-
-class _FingerprintIndex:
-    """``digest -> fingerprint`` of objects whose bytes were hashed. A cache: losing it costs a
-    re-hash. In memory, plus an optional local SQLite file so a restarted scheduler does not
-    download the whole bucket again on its first cache hits."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._memory: dict[str, str] = {}
-        self._local = threading.local()
-
-    def _conn(self) -> sqlite3.Connection | None:
-        if self.path is None:
-            return None
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
-            return conn
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=OFF")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS fingerprints (digest TEXT PRIMARY KEY, print TEXT)"
-            )
-        except sqlite3.Error:
-            self.path = None  # memory only from now on
-            return None
-        self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
-
-    def get(self, digest: str) -> str | None:
-        known = self._memory.get(digest)
-        if known is not None:
-            return known
-        conn = self._conn()
-        if conn is None:
-            return None
-        try:
-            row = conn.execute(
-                "SELECT print FROM fingerprints WHERE digest = ?", (digest,)
-            ).fetchone()
-        except sqlite3.Error:
-            return None
-        return None if row is None else str(row[0])
-
-    def put(self, digest: str, fingerprint: str) -> None:
-        if self._memory.get(digest) == fingerprint:
-            return
-        if len(self._memory) >= _MEMORY_LIMIT:
-            self._memory.clear()
-        self._memory[digest] = fingerprint
-        conn = self._conn()
-        if conn is not None:
-            with suppress(sqlite3.Error):
-                conn.execute(
-                    "INSERT OR REPLACE INTO fingerprints VALUES (?, ?)", (digest, fingerprint)
-                )
-
-    def forget(self, digest: str) -> None:
-        self._memory.pop(digest, None)
-        conn = self._conn()
-        if conn is not None:
-            with suppress(sqlite3.Error):
-                conn.execute("DELETE FROM fingerprints WHERE digest = ?", (digest,))

@@ -35,14 +35,13 @@ import hashlib
 import json
 import os
 import secrets
-import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from accio.cache.memo import Memo
 from accio.cache.store_base import (
     CHUNK,
     QUARANTINE_DIR,
@@ -282,80 +281,25 @@ def _stat_key(stat: os.stat_result) -> StatKey:
     return (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
-#: Stats kept in memory per store object (about 250 bytes each) before starting over.
-_MEMORY_LIMIT = 200_000
-
-
 class _VerifiedIndex:
-    """``digest -> stat`` of files whose bytes were hashed; a cache, so losing it only costs
-    a re-hash. SQLite (WAL, no fsync) because workers of several processes write it; any
-    database error falls back to memory (e.g. a store on a filesystem without locks)."""
+    """``digest -> stat`` of files whose bytes were hashed (a :class:`Memo`: losing it only
+    costs a re-hash)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._memory: dict[str, StatKey] = {}
-        self._local = threading.local()
-        self._broken = False
-
-    def _conn(self) -> sqlite3.Connection | None:
-        if self._broken:
-            return None
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
-            return conn
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=OFF")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS verified (digest TEXT PRIMARY KEY, ino INTEGER,"
-                " size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER)"
-            )
-        except sqlite3.Error:
-            self._broken = True
-            return None
-        self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
+        self._memo = Memo(path)
 
     def get(self, digest: str) -> StatKey | None:
-        known = self._memory.get(digest)
-        if known is not None:
-            return known
-        conn = self._conn()
-        if conn is None:
+        text = self._memo.get(digest)
+        if text is None:
             return None
-        try:
-            row = conn.execute(
-                "SELECT ino, size, mtime_ns, ctime_ns FROM verified WHERE digest = ?", (digest,)
-            ).fetchone()
-        except sqlite3.Error:
-            return None
-        if row is None:
-            return None
-        key: StatKey = (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
-        self._memory[digest] = key
-        return key
+        ino, size, mtime_ns, ctime_ns = (int(x) for x in text.split(","))
+        return (ino, size, mtime_ns, ctime_ns)
 
     def put(self, digest: str, key: StatKey) -> None:
-        if self._memory.get(digest) == key:
-            return
-        if len(self._memory) >= _MEMORY_LIMIT:
-            self._memory.clear()  # SQLite still has them; memory stays bounded
-        self._memory[digest] = key
-        conn = self._conn()
-        if conn is None:
-            return
-        with suppress(sqlite3.Error):
-            conn.execute("INSERT OR REPLACE INTO verified VALUES (?, ?, ?, ?, ?)", (digest, *key))
+        self._memo.put(digest, ",".join(str(x) for x in key))
 
     def forget(self, digest: str) -> None:
-        self._memory.pop(digest, None)
-        conn = self._conn()
-        if conn is None:
-            return
-        with suppress(sqlite3.Error):
-            conn.execute("DELETE FROM verified WHERE digest = ?", (digest,))
+        self._memo.forget(digest)
 
 
 def _hash_file(path: Path) -> str:
