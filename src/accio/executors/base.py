@@ -60,6 +60,9 @@ class TaskResult:
     started: float = 0.0
     finished: float = 0.0
     cpu_seconds: float = 0.0
+    #: Where it ran: ``"slurm job 1234 on HOST"`` inside a batch job, else ``"HOST pid PID"``
+    #: (empty when it did not run, e.g. a crash the executor reported).
+    ran_on: str = ""
 
 
 @dataclass(frozen=True)
