@@ -31,7 +31,7 @@ from typing import Any
 
 from accio.errors import UsageError
 from accio.executors.base import Executor, NodeTask, TaskLogs, TaskResult
-from accio.executors.worker import LivePump, execute_task
+from accio.executors.worker import LivePump, batch_job, execute_task
 from accio.storage.records import LogLine
 
 #: Dask event topic of the lines of running tasks.
@@ -40,23 +40,13 @@ LIVE_TOPIC = "accio-live-logs"
 KEEP_NAMES = 100_000
 
 
-#: Environment variable holding the batch job id, per batch system.
-JOB_ID_VARIABLES = (("slurm", "SLURM_JOB_ID"), ("pbs", "PBS_JOBID"), ("sge", "JOB_ID"))
 #: Start of the log line naming where a task ran (``accio: ran on slurm job 1234 ...``).
 RAN_ON = "accio: ran on"
 
 
-def batch_job(env: Mapping[str, str] = os.environ) -> tuple[str, str] | None:
-    """(system, job id) of the batch job this process runs in, or None outside one."""
-    for system, variable in JOB_ID_VARIABLES:
-        job = env.get(variable, "").strip()
-        if job:
-            return system, job
-    return None
-
-
 def _where(result: TaskResult) -> TaskResult:
-    """``result`` with a first log line naming the batch job it ran in (if any)."""
+    """``result`` with a first log line naming the batch job it ran in (if any), with the
+    worker's cwd and HOME; ``ran_on`` (filled by the worker) is what the node records."""
     job = batch_job()
     if job is None:
         return result

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import socket
 import sys
 import threading
 import time
@@ -43,6 +45,27 @@ _plugins: str | None = None
 
 #: Seconds between two sends of a running node's new log lines (``accio logs -f``).
 LIVE_INTERVAL = 0.25
+
+#: Environment variable holding the batch job id, per batch system.
+JOB_ID_VARIABLES = (("slurm", "SLURM_JOB_ID"), ("pbs", "PBS_JOBID"), ("sge", "JOB_ID"))
+
+
+def batch_job(env: Mapping[str, str] = os.environ) -> tuple[str, str] | None:
+    """(system, job id) of the batch job this process runs in, or None outside one."""
+    for system, variable in JOB_ID_VARIABLES:
+        job = env.get(variable, "").strip()
+        if job:
+            return system, job
+    return None
+
+
+def ran_on(env: Mapping[str, str] = os.environ) -> str:
+    """Where a task runs, as its node records it: ``"slurm job 1234 on HOST"`` inside a batch
+    job (the job a user can look up or cancel), else ``"HOST pid PID"``."""
+    job = batch_job(env)
+    if job is not None:
+        return f"{job[0]} job {job[1]} on {socket.gethostname()}"
+    return f"{socket.gethostname()} pid {os.getpid()}"
 
 
 def use_plugins(plugins: str | None) -> OperatorRegistry:
@@ -183,6 +206,7 @@ def _execute(
 ) -> TaskResult:
     started = time.time()
     cpu0 = time.process_time()
+    where = ran_on()
     try:
         spec = (registry or worker_registry()).require(task.op)
         store = _store(artifacts_root)
@@ -206,6 +230,7 @@ def _execute(
             started=started,
             finished=time.time(),
             cpu_seconds=time.process_time() - cpu0,
+            ran_on=where,
         )
     except Exception as exc:
         return TaskResult(
@@ -216,6 +241,7 @@ def _execute(
             started=started,
             finished=time.time(),
             cpu_seconds=time.process_time() - cpu0,
+            ran_on=where,
         )
     return TaskResult(
         task.task_id,
@@ -226,6 +252,7 @@ def _execute(
         started=started,
         finished=time.time(),
         cpu_seconds=time.process_time() - cpu0,
+        ran_on=where,
     )
 
 
