@@ -269,6 +269,7 @@ class NodeOut(BaseModel):
     cache_key: str | None = None
     cached: bool
     cache_source: str | None = None
+    ran_on: str = ""  # "slurm job 1234 on HOST" / "HOST pid PID"; "" if it did not run
     seed: int | None = None
     queued_at: float | None = None
     started: float | None = None
@@ -418,6 +419,7 @@ def _node_fields(n: NodeRecord) -> dict[str, Any]:
         "cache_key": n.cache_key,
         "cached": n.state == "cached",
         "cache_source": n.cache_source,
+        "ran_on": n.ran_on,
         "seed": n.seed,
         "queued_at": n.queued_at,
         "started": n.started,

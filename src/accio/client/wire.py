@@ -134,6 +134,7 @@ def node_record(d: Mapping[str, Any]) -> NodeRecord:
         outputs=typed_json(outputs) if outputs else None,
         cache_source=d.get("cache_source"),
         position=int(d.get("position", 0)),
+        ran_on=d.get("ran_on") or "",
     )
 
 

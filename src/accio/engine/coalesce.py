@@ -134,4 +134,5 @@ def snapshot(run_id: str, node: NodeRun) -> NodeSnapshot:
         node.outputs,
         node.cache_source,
         node.plan.position,
+        node.ran_on,
     )

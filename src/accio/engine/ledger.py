@@ -109,7 +109,7 @@ class StateLedger:
             if node is None:
                 continue
             node.attempts = rec.attempts
-            node.cache_source = rec.cache_source
+            node.cache_source, node.ran_on = rec.cache_source, rec.ran_on
             node.queued_at, node.started, node.completed = (
                 rec.queued_at,
                 rec.started,

@@ -332,6 +332,7 @@ class StateMachine(StateLedger):
                 self._ignore(f"node {rid}/{name}", f"{result.status} while {node.state}")
                 self._release_joiners(node, None)
                 continue
+            node.ran_on = result.ran_on
             self._apply_result(run, node, result)
 
     def _apply_result(self, run: ActiveRun, node: NodeRun, result: TaskResult) -> None:

@@ -46,6 +46,8 @@ class NodeRun:
     completed: float | None = None
     error: dict[str, Any] | None = None
     cache_source: str | None = None
+    #: Where its last execution ran (:attr:`TaskResult.ran_on`); "" for a cache hit.
+    ran_on: str = ""
     task_id: int | None = None
     #: Forced (``submit --force`` / ``--force-node``): no cache lookup, its result replaces
     #: the cache entry of its key.

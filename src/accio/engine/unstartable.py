@@ -48,6 +48,7 @@ def unstartable_nodes(
                 n.outputs,
                 n.cache_source,
                 n.position,
+                n.ran_on,
             )
         )
     return batch

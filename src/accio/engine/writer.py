@@ -61,7 +61,8 @@ def describe(exc: BaseException) -> str:
 
 
 #: (run_id, name, op, state, key, seed, attempts, queued_at, started, completed, error, outputs,
-#: cache_source, position): a node's state at the time of the flush, serialised by the writer.
+#: cache_source, position, ran_on): a node's state at the time of the flush, serialised by the
+#: writer.
 NodeSnapshot = tuple[Any, ...]
 
 
@@ -102,6 +103,7 @@ def node_records(snapshots: Sequence[NodeSnapshot]) -> list[NodeRecord]:
                 outputs=outputs,
                 cache_source=s[12],
                 position=s[13],
+                ran_on=s[14],
             )
         )
     return out

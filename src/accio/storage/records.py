@@ -80,6 +80,8 @@ class NodeRecord:
     ``outputs`` is JSON text ``{port: canonical typed json}``; ``error`` is JSON text.
     ``cache_source`` is the run whose execution produced outputs reused from the cache.
     ``position`` is the node's index in the run's topological order.
+    ``ran_on`` is where its last execution ran (``"slurm job 1234 on HOST"``, ``"HOST pid
+    PID"``); empty if it never ran (a cache hit, pending).
     """
 
     run_id: str
@@ -96,6 +98,7 @@ class NodeRecord:
     outputs: str | None
     cache_source: str | None
     position: int
+    ran_on: str = ""
 
 
 @dataclass(frozen=True, slots=True)

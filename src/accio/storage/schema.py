@@ -87,6 +87,8 @@ nodes = sa.Table(
     sa.Column("outputs", sa.Text),
     sa.Column("cache_source", sa.String),
     sa.Column("position", sa.Integer, nullable=False),
+    # Where the node's last execution ran ("slurm job 1234 on HOST", "HOST pid PID"); "": never.
+    sa.Column("ran_on", sa.String, nullable=False, server_default=""),
     sa.Index("ix_nodes_state", "state"),
 )
 

@@ -255,8 +255,14 @@ def _print_nodes(nodes: Sequence[NodeRecord]) -> None:
         else:
             took = out.format_duration(duration(n.started, n.completed))
         error = error_line(n) if n.state in ("failed", "killed") and n.error else ""
-        rows.append([n.name, n.op, n.state, n.attempts, took, error])
-    out.print_table(["name", "op", "state", "attempts", "duration", "error"], rows, title="Nodes")
+        rows.append([n.name, n.op, n.state, n.attempts, took, ran_on_text(n), error])
+    headers = ["name", "op", "state", "attempts", "duration", "ran on", "error"]
+    out.print_table(headers, rows, title="Nodes")
+
+
+def ran_on_text(n: NodeRecord) -> str:
+    """Where a node ran (batch job or host and pid); "cache" for a hit, which ran nowhere."""
+    return n.ran_on or ("cache" if n.state == "cached" else "-")
 
 
 def describe_node(client: AccioClient, run: RunRecord, name: str, as_json: bool) -> int:
@@ -278,6 +284,7 @@ def describe_node(client: AccioClient, run: RunRecord, name: str, as_json: bool)
         ("Started", out.format_time(node.started)),
         ("Completed", out.format_time(node.completed)),
         ("Duration", out.format_duration(detail.duration)),
+        ("Ran on", ran_on_text(node)),
         ("Cache key", node.cache_key or "-"),
         ("Seed", seed),
     ]
