@@ -122,6 +122,12 @@ class Settings:
         API token a remote client sends (``$ACCIO_TOKEN``); None: the credentials file's.
     credentials_file
         Where ``accio login`` keeps tokens by server URL (``~/.config/accio/credentials.json``).
+    cluster
+        Named server the client talks to (``$ACCIO_CLUSTER``; ``--cluster`` wins over it, it
+        wins over ``$ACCIO_SERVER``, which wins over the clusters file's default).
+    clusters_file
+        The named servers and their tokens (``$ACCIO_CLUSTERS_FILE``, else ``clusters.toml``
+        beside ``credentials_file``).
     """
 
     home: Path
@@ -151,6 +157,8 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     token: str | None = field(default=None, repr=False)
     credentials_file: Path | None = None
+    cluster: str | None = None
+    clusters_file: Path | None = None
 
     @property
     def job_memory_mb(self) -> int:
@@ -199,6 +207,8 @@ class Settings:
             auth=_switch(env, "ACCIO_AUTH"),
             token=(env.get("ACCIO_TOKEN") or "").strip() or None,
             credentials_file=_credentials_file(env),
+            cluster=(env.get("ACCIO_CLUSTER") or "").strip() or None,
+            clusters_file=_clusters_file(env),
             allowed_hosts=tuple(
                 h.strip().lower()
                 for h in env.get("ACCIO_ALLOWED_HOSTS", "").split(",")
@@ -214,6 +224,14 @@ def _credentials_file(env: Mapping[str, str]) -> Path | None:
     if env.get("HOME"):
         return Path(env["HOME"]) / ".config" / "accio" / "credentials.json"
     return None
+
+
+def _clusters_file(env: Mapping[str, str]) -> Path | None:
+    """``$ACCIO_CLUSTERS_FILE``, else ``clusters.toml`` in the user's config folder."""
+    if (env.get("ACCIO_CLUSTERS_FILE") or "").strip():
+        return Path(env["ACCIO_CLUSTERS_FILE"].strip()).expanduser().absolute()
+    credentials = _credentials_file(env)
+    return credentials.with_name("clusters.toml") if credentials is not None else None
 
 
 def _switch(env: Mapping[str, str], name: str) -> bool:
@@ -272,6 +290,7 @@ CONFIG_KEYS = (
     "max_children", "max_body_mb", "http", "plugins", "server", "artifacts_url", "s3_endpoint",
     "max_workers", "job_cores", "job_memory", "job_queue", "job_walltime", "job_host",
     "job_idle_s", "auth", "allowed_hosts",
+    "clusters_file",
 )  # fmt: skip
 
 

@@ -44,6 +44,7 @@ COMMAND_VERBS: dict[str, tuple[str, ...]] = {
     "new": ("new",),
     "completion": ("completion",),
     "accounts": ("user", "token", "login"),
+    "cluster": ("cluster",),
 }
 _MODULE_OF_VERB = {verb: module for module, verbs in COMMAND_VERBS.items() for verb in verbs}
 
@@ -107,6 +108,29 @@ def normalise_flags(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def split_cluster(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """``--cluster NAME`` / ``--cluster=NAME`` (the original's ``-cluster=NAME``, once
+    normalised) taken out of ``argv``, before or after the verb; the last one wins."""
+    name: str | None = None
+    rest: list[str] = []
+    items = iter(argv)
+    for arg in items:
+        if arg == "--":
+            rest += [arg, *items]
+            break
+        if arg == "--cluster":
+            name = next(items, None)
+            if name is None or name.startswith("-"):
+                raise UsageError("--cluster needs a cluster NAME (see 'accio cluster list')")
+        elif arg.startswith("--cluster="):
+            name = arg.partition("=")[2]
+            if not name.strip():
+                raise UsageError("--cluster needs a cluster NAME (see 'accio cluster list')")
+        else:
+            rest.append(arg)
+    return name, rest
+
+
 def build_parser(verb: str | None = None) -> ArgumentParser:
     """The whole command line, or only ``verb``'s command when it is a known one (start-up)."""
     parser = ArgumentParser(
@@ -116,6 +140,12 @@ def build_parser(verb: str | None = None) -> ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     parser.add_argument("--version", action="version", version=f"accio {__version__}")
+    parser.add_argument(
+        "--cluster",
+        metavar="NAME",
+        help="talk to the named server NAME ('accio cluster list'; 'local': this machine's "
+        "home); default $ACCIO_CLUSTER, then $ACCIO_SERVER, then the clusters file's default",
+    )
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=ArgumentParser
     )
@@ -162,12 +192,14 @@ def _printable_streams() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _printable_streams()
-    from accio.cli.commands.common import cli_settings
+    from accio.cli.commands.common import start_invocation
 
-    cli_settings.cache_clear()  # each invocation reads its own environment (tests call main())
+    start_invocation()  # each invocation reads its own environment (tests call main())
     args_list = normalise_flags(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_list
     try:
+        cluster, args_list = split_cluster(args_list)
+        start_invocation(cluster)
         verb = _verb(args_list)
         bare = verb is None and "--version" in args_list and "--help" not in args_list
         parser = build_parser("" if bare else verb)

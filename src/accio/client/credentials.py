@@ -1,7 +1,9 @@
-"""The user's API tokens by server URL (``accio login``), in a JSON file only they may read.
+"""The user's API tokens by server URL (``accio login URL``), in a JSON file only they may read.
 
 The file (``~/.config/accio/credentials.json``, mode 0600) maps a server's base URL to the
-token :class:`~accio.client.remote.RemoteClient` sends as ``Authorization: Bearer``.
+token :class:`~accio.client.remote.RemoteClient` sends as ``Authorization: Bearer``. Tokens of
+named servers live in the clusters file instead (:mod:`accio.client.clusters`); a bare URL finds
+either (:func:`token_for`), so both files keep working.
 """
 
 from __future__ import annotations
@@ -9,8 +11,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from accio.errors import UsageError
+
+if TYPE_CHECKING:
+    from accio.config import Settings
 
 
 def server_key(url: str) -> str:
@@ -48,12 +54,23 @@ def save_token(path: Path, url: str, token: str) -> None:
     os.replace(tmp, path)
 
 
+def token_for(settings: Settings, url: str) -> str | None:
+    """The token to send to ``url``: ``settings.token`` (``$ACCIO_TOKEN``, or the chosen
+    cluster's), else the credentials file's for ``url``, else a cluster's of that URL."""
+    token = settings.token or load_token(settings.credentials_file, url)
+    if token is None and settings.clusters_file is not None:
+        from accio.client.clusters import load
+
+        cluster = load(settings.clusters_file).by_url(url)
+        token = cluster.token if cluster is not None else None
+    return token
+
+
 def bearer(url: str, token: str | None = None) -> dict[str, str]:
     """The ``Authorization`` header a client of ``url`` sends: ``token``, else ``$ACCIO_TOKEN``,
-    else the credentials file's token for ``url``; no header without any."""
+    else the credentials file's or clusters file's token for ``url``; no header without any."""
     if token is None:
         from accio.config import Settings
 
-        settings = Settings.from_env()
-        token = settings.token or load_token(settings.credentials_file, url)
+        token = token_for(Settings.from_env(), url)
     return {"Authorization": f"Bearer {token}"} if token else {}

@@ -1,9 +1,10 @@
 """``accio user add``, ``accio token create|revoke`` (on the server's home) and ``accio login``.
 
 Users and tokens live in the local home's database (the server's, when ``ACCIO_AUTH=on``):
-only a SHA-256 hash of a token is stored, so ``token create`` prints it once. ``accio login
-URL`` checks a token against a server and keeps it in the user's credentials file (mode 0600)
-for the CLI and Python API to send with ``ACCIO_SERVER=URL``.
+only a SHA-256 hash of a token is stored, so ``token create`` prints it once. ``accio login``
+checks a token against a server and keeps it, mode 0600: a named server's (``accio --cluster
+NAME login``, or a URL that a cluster has) in its entry of the clusters file, any other URL's in
+the credentials file, as before clusters existed (the CLI and Python API send it to that URL).
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from accio.cli.commands.common import cli_settings, command
 from accio.errors import EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from accio.client.clusters import Cluster
 
 
 def register(subparsers: Any) -> None:
@@ -44,12 +49,13 @@ def register(subparsers: Any) -> None:
 
     login = subparsers.add_parser(
         "login",
-        help="keep a token for a server (ACCIO_SERVER)",
-        description="Check a token against SERVER_URL and keep it in the user's credentials "
-        "file (~/.config/accio/credentials.json, mode 0600). The token is read from --token or "
-        "standard input.",
+        help="keep a token for a server (accio --cluster NAME login, or a URL)",
+        description="Check a token against a server and keep it (mode 0600): a named "
+        "server's ('accio --cluster NAME login'; without a URL, the chosen or default cluster) "
+        "in the clusters file, another SERVER_URL's in ~/.config/accio/credentials.json. The "
+        "token is read from --token or standard input.",
     )
-    login.add_argument("server", metavar="SERVER_URL")
+    login.add_argument("server", metavar="SERVER_URL", nargs="?", help="default: the cluster's")
     login.add_argument("--token", help="the token (default: read from standard input)")
     login.set_defaults(handler=command(cmd_login))
 
@@ -57,7 +63,10 @@ def register(subparsers: Any) -> None:
 def _local_storage() -> Any:
     settings = cli_settings()
     if settings.server:
-        raise UsageError("users and tokens are managed on the server's home: unset ACCIO_SERVER")
+        raise UsageError(
+            "users and tokens are managed on the server's home: unset ACCIO_SERVER, or pass "
+            "--cluster local"
+        )
     from accio.storage.sqlite import open_storage
 
     return open_storage(settings)
@@ -100,14 +109,14 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 def cmd_login(args: argparse.Namespace) -> int:
     import httpx
 
-    from accio.client.credentials import save_token, server_key
+    from accio.client import clusters
+    from accio.client.credentials import save_token
 
+    url, cluster = _login_target(args.server)
     token = (args.token if args.token is not None else sys.stdin.readline()).strip()
     if not token:
         raise UsageError("no token: pass --token or write it to standard input")
-    url = server_key(args.server)
-    if not url.startswith(("http://", "https://")):
-        raise UsageError(f"bad server URL {args.server!r}: expected http://HOST:PORT")
+    clusters.check_token(token, "the token")
     try:
         response = httpx.get(
             f"{url}/api/v1/runs",
@@ -121,9 +130,53 @@ def cmd_login(args: argparse.Namespace) -> int:
         raise UsageError(f"{url} refused the token (unknown or revoked)")
     if response.status_code != 200:
         raise UsageError(f"{url} answered {response.status_code}: is it an Accio server?")
+    if cluster is not None:
+        book = clusters.load(_clusters_file())
+        kept = clusters.Cluster(cluster.name, cluster.url, token)
+        clusters.save(book.with_cluster(kept, default=book.default == cluster.name))
+        print(f"signed in to {cluster.name} ({url}); token kept in {book.path}")
+        return EXIT_OK
     path = cli_settings().credentials_file
     if path is None:
         raise UsageError("no home folder to keep the credentials in ($HOME is not set)")
     save_token(path, url, token)
     print(f"signed in to {url}; token kept in {path}")
     return EXIT_OK
+
+
+def _login_target(text: str | None) -> tuple[str, Cluster | None]:
+    """The URL to sign in to and the cluster that keeps its token (None: credentials file).
+
+    A cluster named by ``--cluster``/``$ACCIO_CLUSTER`` must agree with a URL given; a URL given
+    otherwise wins over ``$ACCIO_SERVER`` and the default cluster, and is kept in the entry of
+    the cluster of that URL if there is one."""
+    from accio.cli.commands.common import cli_selection
+    from accio.client import clusters
+
+    selection = cli_selection()
+    named = selection.source in ("flag", "env")
+    if text is None:
+        if selection.cluster is not None:
+            return selection.cluster.url, selection.cluster
+        server = cli_settings().server
+        if server is None:
+            raise UsageError(
+                "sign in to which server? 'accio --cluster NAME login', or 'accio login URL'"
+            )
+        text = server
+    url = clusters.check_url(text, "SERVER_URL")
+    if named and selection.cluster is not None:
+        if selection.cluster.url != url:
+            raise UsageError(
+                f"{url} is not cluster {selection.cluster.name}'s URL ({selection.cluster.url})"
+            )
+        return url, selection.cluster
+    path = cli_settings().clusters_file
+    return url, clusters.load(path).by_url(url) if path is not None else None
+
+
+def _clusters_file() -> Path:
+    path = cli_settings().clusters_file
+    if path is None:
+        raise UsageError("no folder for the clusters file: set $HOME or $ACCIO_CLUSTERS_FILE")
+    return path

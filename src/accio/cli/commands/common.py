@@ -2,7 +2,8 @@
 vocabulary and a few text helpers.
 
 Every command reaches an Accio home only through :class:`~accio.client.contract.AccioClient`
-(local, or remote when ``$ACCIO_SERVER`` is set), so the CLI behaves the same against both.
+(local, or remote when ``--cluster``, ``$ACCIO_CLUSTER``, ``$ACCIO_SERVER`` or the clusters file's
+default names a server), so the CLI behaves the same against both.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import functools
 import json
 import string
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from accio.errors import EXIT_OK, AccioError, NotFoundError, UsageError
@@ -20,6 +22,7 @@ from accio.states import ALL_RUN_STATES, TERMINAL_NODE_STATES, TERMINAL_RUN_STAT
 from accio.storage.records import NodeRecord, RunRecord
 
 if TYPE_CHECKING:
+    from accio.client.clusters import Selection
     from accio.client.contract import AccioClient
     from accio.config import Settings
 
@@ -76,17 +79,55 @@ def command(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.
     return run
 
 
+#: ``--cluster NAME`` of this invocation (``main`` sets it before the command runs).
+_cluster_flag: list[str | None] = [None]
+
+
+def start_invocation(cluster: str | None = None) -> None:
+    """Forget the previous invocation's settings (tests call ``main`` in-process) and keep
+    this one's ``--cluster``."""
+    _cluster_flag[0] = cluster
+    env_settings.cache_clear()
+    cli_selection.cache_clear()
+    cli_settings.cache_clear()
+
+
 @functools.cache
-def cli_settings() -> Settings:
-    """This invocation's settings, read once from the environment (only Settings reads it)."""
+def env_settings() -> Settings:
+    """The environment's settings, before a cluster is chosen (only Settings reads it)."""
     from accio.config import Settings
 
     return Settings.from_env()
 
 
+@functools.cache
+def cli_selection() -> Selection:
+    """Where this invocation goes (:func:`accio.client.clusters.select`): an unknown cluster
+    name is a usage error listing the known ones."""
+    from accio.client.clusters import select
+
+    settings = env_settings()
+    return select(settings.clusters_file, _cluster_flag[0], settings.cluster, settings.server)
+
+
+@functools.cache
+def cli_settings() -> Settings:
+    """This invocation's settings, with ``server`` (and ``token``) of the chosen cluster: every
+    command then behaves exactly as with ``ACCIO_SERVER=<its url>``. A token kept with the
+    cluster wins over ``$ACCIO_TOKEN``, so one server's token is never sent to another."""
+    settings = env_settings()
+    selection = cli_selection()
+    if selection.cluster is not None:
+        cluster = selection.cluster
+        return replace(settings, server=cluster.url, token=cluster.token or settings.token)
+    if selection.source == "local":
+        return replace(settings, server=None)
+    return settings
+
+
 def open_client(*, autostart: bool = True, operators: bool = True) -> AccioClient:
-    """The client of this invocation: a remote server when ``$ACCIO_SERVER`` is set, else the
-    local home (``$ACCIO_HOME``). Imported here so that ``accio help`` stays fast.
+    """The client of this invocation: a remote server when one is chosen (:func:`cli_settings`),
+    else the local home (``$ACCIO_HOME``). Imported here so that ``accio help`` stays fast.
 
     ``operators=False`` is for commands that only read stored records: loading every operator
     plugin (NumPy kernels, SciPy...) would double their start-up time.
@@ -94,11 +135,10 @@ def open_client(*, autostart: bool = True, operators: bool = True) -> AccioClien
     client: AccioClient
     settings = cli_settings()
     if settings.server:  # a remote server: the same methods, over its REST API
-        from accio.client.credentials import load_token
+        from accio.client.credentials import token_for
         from accio.client.remote import RemoteClient
 
-        token = settings.token or load_token(settings.credentials_file, settings.server)
-        client = RemoteClient(settings.server, token=token)
+        client = RemoteClient(settings.server, token=token_for(settings, settings.server))
     else:
         from accio.client.client import Client
 
