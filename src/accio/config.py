@@ -112,6 +112,12 @@ class Settings:
     job_idle_s
         Batch executors: seconds an idle worker's job lives before it ends
         (``$ACCIO_JOB_IDLE_S``, default 30).
+    job_dir
+        Batch executors: the workers' working and scratch directory, a path on the compute
+        nodes, created by each job (``$ACCIO_JOB_DIR``; default ``home/jobqueue/workers``).
+    job_prologue
+        Batch executors: shell commands each job runs before its worker starts
+        (``$ACCIO_JOB_PROLOGUE``, e.g. ``module load python; export HOME=/scratch/$USER``).
     auth
         Whether the server requires a signed-in user (``$ACCIO_AUTH=on``; default off, which
         is only allowed on a loopback address).
@@ -153,6 +159,8 @@ class Settings:
     job_walltime: str = "01:00:00"
     job_host: str | None = None
     job_idle_s: int = 30
+    job_dir: Path | None = None
+    job_prologue: str | None = None
     auth: bool = False
     allowed_hosts: tuple[str, ...] = ()
     token: str | None = field(default=None, repr=False)
@@ -204,6 +212,8 @@ class Settings:
             job_walltime=(env.get("ACCIO_JOB_WALLTIME") or "").strip() or "01:00:00",
             job_host=(env.get("ACCIO_JOB_HOST") or "").strip() or None,
             job_idle_s=_positive_int(env, "ACCIO_JOB_IDLE_S", lambda: 30),
+            job_dir=_job_dir(env.get("ACCIO_JOB_DIR")),
+            job_prologue=(env.get("ACCIO_JOB_PROLOGUE") or "").strip() or None,
             auth=_switch(env, "ACCIO_AUTH"),
             token=(env.get("ACCIO_TOKEN") or "").strip() or None,
             credentials_file=_credentials_file(env),
@@ -257,7 +267,22 @@ def job_env(settings: Settings) -> dict[str, str]:
         env["ACCIO_JOB_QUEUE"] = settings.job_queue
     if settings.job_host:
         env["ACCIO_JOB_HOST"] = settings.job_host
+    if settings.job_dir:
+        env["ACCIO_JOB_DIR"] = str(settings.job_dir)
+    if settings.job_prologue:
+        env["ACCIO_JOB_PROLOGUE"] = settings.job_prologue
     return env
+
+
+def _job_dir(text: str | None) -> Path | None:
+    """``$ACCIO_JOB_DIR``: absolute (it names a directory on the compute nodes, not here)."""
+    value = (text or "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        raise UsageError(f"ACCIO_JOB_DIR must be an absolute path, got {text!r}")
+    return path
 
 
 def memory_bytes(text: str) -> int:
@@ -289,7 +314,7 @@ CONFIG_KEYS = (
     "home", "database_url", "user", "cpus", "memory_mb", "executor", "dask_scheduler",
     "max_children", "max_body_mb", "http", "plugins", "server", "artifacts_url", "s3_endpoint",
     "max_workers", "job_cores", "job_memory", "job_queue", "job_walltime", "job_host",
-    "job_idle_s", "auth", "allowed_hosts",
+    "job_idle_s", "job_dir", "job_prologue", "auth", "allowed_hosts",
     "clusters_file",
 )  # fmt: skip
 

@@ -10,8 +10,11 @@ installation, as on a shared filesystem) and advertises its size as Dask worker 
 job's size (a node asking for more than a job has runs alone in one job, as a node asking for
 more than the machine does locally). Dask keeps submission order (FIFO) among tasks that fit.
 
-Workers' scratch space (``local_directory``, also their working directory) and the jobs' logs are
-under ``$ACCIO_HOME/jobqueue/``. A worker lost with its job (walltime, preemption, ``scancel``)
+Workers' scratch space (``local_directory``, also their working directory) is
+``$ACCIO_JOB_DIR`` (a path on the compute nodes, created by each job), by default
+``$ACCIO_HOME/jobqueue/workers``; ``$ACCIO_JOB_PROLOGUE`` runs first in each job (``module
+load``, ``export HOME=...``). The jobs' logs are under
+``$ACCIO_HOME/jobqueue/logs``. A worker lost with its job (walltime, preemption, ``scancel``)
 has its running task rescheduled by Dask on another worker; after
 ``distributed.scheduler.allowed-failures`` (3) lost workers the task ends with
 ``KilledWorker``, which :class:`DaskExecutor` reports as ``crashed``: the scheduler runs the node
@@ -48,9 +51,9 @@ def is_loopback(host: str) -> bool:
 
 
 def jobqueue_paths(settings: Settings) -> tuple[Path, Path]:
-    """(workers' local directory, jobs' log directory), under the home."""
+    """(workers' local directory, jobs' log directory): ``job_dir``, or under the home."""
     base = settings.home / "jobqueue"
-    return base / "workers", base / "logs"
+    return settings.job_dir or base / "workers", base / "logs"
 
 
 def cluster_options(settings: Settings) -> dict[str, Any]:
@@ -65,7 +68,9 @@ def cluster_options(settings: Settings) -> dict[str, Any]:
         scheduler["dashboard_address"] = f"{settings.job_host}:0"
         if is_loopback(settings.job_host):  # one machine: workers listen on loopback too
             worker_args += ["--host", settings.job_host]
-    prologue = [f"cd {shlex.quote(str(workdir))}"]
+    prologue = [settings.job_prologue] if settings.job_prologue else []
+    workdir_q = shlex.quote(str(workdir))
+    prologue.append(f"mkdir -p {workdir_q} && cd {workdir_q}")  # on the compute node
     if settings.plugins:  # PBS and SGE do not pass the submitter's environment on
         prologue.append(f"export ACCIO_PLUGINS={shlex.quote(settings.plugins)}")
     options: dict[str, Any] = {
@@ -102,8 +107,10 @@ def connect_jobqueue(
         raise UsageError(
             f"the {name} executor needs dask-jobqueue: pip install 'accio[dask]'"
         ) from exc
-    for directory in jobqueue_paths(settings):
-        directory.mkdir(parents=True, exist_ok=True)
+    workdir, logs = jobqueue_paths(settings)
+    logs.mkdir(parents=True, exist_ok=True)  # the batch system writes there from the start
+    if settings.job_dir is None:
+        workdir.mkdir(parents=True, exist_ok=True)
     cluster_class: Any = getattr(dask_jobqueue, CLUSTERS[name])
     cluster = cluster_class(**cluster_options(settings))
     try:
