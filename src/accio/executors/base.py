@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from accio.executors.agents import Agent
 from accio.storage.records import LogLine
 
 #: (ts, stream, line): one line a task wrote to stdout or stderr.
@@ -113,6 +114,11 @@ class Executor(ABC):
     def recycle(self) -> None:  # noqa: B027 (optional hook, a no-op by default)
         """Operator code changed (plugins re-imported): run no further task on code loaded
         before. Default: nothing to do (the executor runs in this process, or cannot)."""
+
+    def agents(self) -> list[Agent]:
+        """Where tasks run now (``accio get agents``): must be cheap, the scheduler asks every
+        few seconds. Default: none known."""
+        return []
 
     @property
     @abstractmethod

@@ -30,6 +30,7 @@ from dataclasses import replace
 from typing import Any
 
 from accio.errors import UsageError
+from accio.executors.agents import Agent, batch_jobs, dask_agents, task_label
 from accio.executors.base import Executor, NodeTask, TaskLogs, TaskResult
 from accio.executors.worker import LivePump, batch_job, execute_task
 from accio.storage.records import LogLine
@@ -82,6 +83,8 @@ class DaskExecutor(Executor):
     """Runs tasks as Dask futures; results are collected as they complete."""
 
     name = "dask"
+    #: What its agents are (``slurm``, ``pbs``, ``sge`` on a dask-jobqueue cluster).
+    agent_kind = "dask"
 
     def __init__(
         self,
@@ -158,6 +161,21 @@ class DaskExecutor(Executor):
 
     def start(self) -> None:
         pass
+
+    def agents(self) -> list[Agent]:
+        """The cluster's workers (two cheap calls to the Dask scheduler) with the Accio tasks
+        each runs, and, on a batch system, each worker's job id and the jobs still queued."""
+        tasks: dict[str, list[tuple[int, str]]] = {}  # Dask key -> its tasks (bundled or not)
+        for task_id, future in list(self._futures.items()):
+            names = self._names.get(task_id)
+            if names is not None:
+                tasks.setdefault(str(future.key), []).append((task_id, task_label(*names)))
+        jobs: dict[str, tuple[str | None, int, int | None]] = {}
+        for owned in self._owned:
+            jobs.update(batch_jobs(owned))
+        info = self.client.scheduler_info(n_workers=-1)
+        processing = self.client.processing()
+        return dask_agents(info, processing, tasks, kind=self.agent_kind, jobs=jobs)
 
     def resources(self, task: NodeTask) -> dict[str, float] | None:
         """What ``task`` asks Dask for: its declared cpus and memory capped at a worker's

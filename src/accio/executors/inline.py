@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from accio.executors.agents import Agent, this_machine
 from accio.executors.base import Executor, NodeTask, TaskResult
 from accio.executors.worker import execute_task
 from accio.ops.registry import OperatorRegistry
@@ -23,6 +24,10 @@ class InlineExecutor(Executor):
     @property
     def slots(self) -> int:
         return 1
+
+    def agents(self) -> list[Agent]:
+        """This process: its tasks run inside ``submit``, so none is ever seen running."""
+        return [this_machine(self.name, 1, ())]
 
     def start(self) -> None:
         pass

@@ -126,10 +126,12 @@ def connect_jobqueue(
     except BaseException:
         cluster.close()
         raise
-    return DaskExecutor(
+    executor = DaskExecutor(
         client,
         artifacts_root,
         slots=settings.max_workers * settings.job_cores,
         owned=[client, cluster],
         worker_size={"cpus": float(settings.job_cores), "memory_mb": settings.job_memory_mb},
     )
+    executor.agent_kind = name  # its agents are batch jobs: listed with their job ids
+    return executor

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from accio.executors.agents import Agent, task_label, this_machine
 from accio.executors.base import Executor, NodeTask, TaskLogs, TaskResult
 from accio.storage.records import LogLine
 
@@ -109,6 +110,14 @@ class LocalExecutor(Executor):
     @property
     def slots(self) -> int:
         return self._slots
+
+    def agents(self) -> list[Agent]:
+        """This machine: its worker slots and the task each busy worker runs (the first of its
+        batch; the rest wait behind it)."""
+        running = [w.tasks[0] for w in self._workers if w.tasks]
+        labels = [task_label(t.run_id, t.node) for t in running]
+        retiring = any(w.retiring for w in self._workers)
+        return [this_machine(self.name, self._slots, labels, retiring=retiring)]
 
     def start(self) -> None:
         while len(self._workers) < self._slots:

@@ -1,0 +1,63 @@
+"""A Dask cluster's workers as agents: their threads, memory limit and the Accio task each runs,
+read from the Dask scheduler itself (a real LocalCluster)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from accio.executors.base import NodeTask
+
+distributed = pytest.importorskip("distributed")
+pytestmark = pytest.mark.integration
+
+
+def sleep_task(task_id: int, node: str, ms: int) -> NodeTask:
+    inputs = {
+        "value": {"type": "double", "value": 2.0},
+        "duration": {"type": "duration", "value": ms},
+    }
+    return NodeTask(task_id, "run-9", node, "Sleep", inputs, None, f"key{task_id}")
+
+
+def test_dask_workers_are_listed_with_the_task_each_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from accio.executors.dask import DaskExecutor
+
+    monkeypatch.setenv("ACCIO_PLUGINS", "accio.testing:operators")
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=False,
+            memory_limit="1GiB",
+            dashboard_address="127.0.0.1:0",
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        executor = DaskExecutor(client, str(tmp_path / "artifacts"))
+        idle = executor.agents()
+        assert len(idle) == 2
+        assert {(a.kind, a.cpus, a.memory_bytes, a.state, a.running) for a in idle} == {
+            ("dask", 1, 2**30, "idle", 0)
+        }
+        assert {a.address for a in idle} == set(client.scheduler_info()["workers"])
+
+        executor.submit([sleep_task(1, "Slow", 2500)])
+        deadline = time.time() + 30
+        busy = idle
+        while time.time() < deadline and not any(a.running for a in busy):
+            time.sleep(0.05)
+            busy = executor.agents()
+        running = [a for a in busy if a.running]
+        assert [(a.running, a.tasks, a.state) for a in running] == [(1, ("run-9/Slow",), "running")]
+
+        results = []
+        while time.time() < deadline and not results:
+            results = executor.poll(0.1)
+        assert [r.status for r in results] == ["success"], results[0].error if results else None
+        assert all(a.running == 0 for a in executor.agents())
+        executor.stop()
