@@ -39,6 +39,12 @@ from accio.storage.records import LogLine
 LIVE_TOPIC = "accio-live-logs"
 #: Tasks whose (run, node) is kept for late live lines.
 KEEP_NAMES = 100_000
+#: Operators whose tasks took less than this on average (seconds) are run in bundles.
+SHORT_TASK = 0.01
+#: What a bundle of short tasks should take: Dask advises tasks of ~100 ms or more.
+BUNDLE_SECONDS = 0.1
+#: Most tasks in one bundle.
+MAX_BUNDLE = 64
 
 
 #: Start of the log line naming where a task ran (``accio: ran on slurm job 1234 ...``).
@@ -61,12 +67,18 @@ def _where(result: TaskResult) -> TaskResult:
 
 def run_task(task: NodeTask, artifacts_root: str) -> TaskResult:
     """On a Dask worker: :func:`execute_task`, its lines sent as worker events while it runs."""
+    return run_tasks([task], artifacts_root)[0]
+
+
+def run_tasks(tasks: Sequence[NodeTask], artifacts_root: str) -> list[TaskResult]:
+    """On a Dask worker: a bundle of short tasks, one after the other, each with its own
+    result (and live lines, through one pump)."""
     try:
         from distributed import get_worker
 
         worker: Any = get_worker()
     except (ImportError, ValueError):  # not on a worker (a test calling it directly)
-        return _where(execute_task(task, artifacts_root))
+        return [_where(execute_task(task, artifacts_root)) for task in tasks]
 
     def send(message: TaskLogs) -> None:
         lines = [list(line) for line in message.lines]
@@ -74,7 +86,7 @@ def run_task(task: NodeTask, artifacts_root: str) -> TaskResult:
 
     pump = LivePump(send)
     try:
-        return _where(execute_task(task, artifacts_root, live=pump))
+        return [_where(execute_task(task, artifacts_root, live=pump)) for task in tasks]
     finally:
         pump.close()
 
@@ -109,6 +121,8 @@ class DaskExecutor(Executor):
         as_completed: Any = distributed.as_completed
         self._completed: Any = as_completed([], with_results=False)
         self._killed: list[TaskResult] = []
+        self._durations: dict[str, float] = {}  # operator -> its tasks' average run time
+        self._solo: set[str] = set()  # operators whose bundle crashed: never bundled again
         self._names: OrderedDict[int, tuple[str, str]] = OrderedDict()  # task -> (run, node)
         self._live: deque[dict[str, Any]] = deque()  # appended by the client's event thread
         client.subscribe_topic(LIVE_TOPIC, self._on_live)
@@ -189,67 +203,132 @@ class DaskExecutor(Executor):
         }
 
     def submit(self, tasks: Sequence[NodeTask]) -> None:
+        """One Dask task per task, except consecutive tasks of an operator measured short
+        (:data:`SHORT_TASK`): those go in bundles of about :data:`BUNDLE_SECONDS`, since Dask's
+        own cost per task (~1 ms of scheduler time and a round trip) would dwarf them. Bundles
+        stay small enough for every worker to have two queued."""
         for task in tasks:
             self._names[task.task_id] = (task.run_id, task.node)
-            while len(self._names) > KEEP_NAMES:
-                self._names.popitem(last=False)
-            future = self.client.submit(
-                run_task,
-                task,
-                self.artifacts_root,
-                key=f"accio-{task.run_id}-{task.node}-{task.task_id}",
-                pure=False,
-                resources=self.resources(task),
-                # FIFO: tasks submitted within Dask's fifo_timeout (60 ms) would otherwise
-                # tie, and a worker picks among tied tasks in no set order.
-                priority=-next(self._sequence),
-            )
-            future.accio_task_id = task.task_id
+        while len(self._names) > KEEP_NAMES:
+            self._names.popitem(last=False)
+        spread = max(1, (len(self._futures) + len(tasks)) // (2 * self.slots))
+        bundle: list[NodeTask] = []
+        for task in tasks:
+            first = bundle[0] if bundle else task
+            alike = (first.op, first.cpus, first.memory_mb) == (task.op, task.cpus, task.memory_mb)
+            if bundle and (not alike or len(bundle) >= self._bundle_limit(task.op, spread)):
+                self._send(bundle)
+                bundle = []
+            bundle.append(task)
+        if bundle:
+            self._send(bundle)
+
+    def _bundle_limit(self, op: str, spread: int) -> int:
+        """How many tasks of ``op`` may share a Dask task: 1 until they are measured short."""
+        mean = self._durations.get(op)
+        if mean is None or mean >= SHORT_TASK or op in self._solo:
+            return 1
+        return max(1, min(MAX_BUNDLE, spread, int(BUNDLE_SECONDS / max(mean, 1e-6))))
+
+    def _send(self, bundle: Sequence[NodeTask]) -> None:
+        first = bundle[0]
+        if len(bundle) == 1:
+            call: Any = run_task
+            args: Any = first
+            key = f"accio-{first.run_id}-{first.node}-{first.task_id}"
+        else:
+            call, args = run_tasks, list(bundle)
+            key = f"accio-bundle-{first.run_id}-{first.node}-{first.task_id}-{len(bundle)}"
+        future = self.client.submit(
+            call,
+            args,
+            self.artifacts_root,
+            key=key,
+            pure=False,
+            resources=self.resources(first),
+            # FIFO: tasks submitted within Dask's fifo_timeout (60 ms) would otherwise
+            # tie, and a worker picks among tied tasks in no set order.
+            priority=-next(self._sequence),
+        )
+        future.accio_tasks = tuple(bundle)
+        for task in bundle:
             self._futures[task.task_id] = future
-            self._completed.add(future)
+        self._completed.add(future)
 
     def poll(self, timeout: float) -> list[TaskResult]:
         results, self._killed = self._killed, []
         deadline = time.time() + timeout
         while True:
             done = self._completed.next_batch(block=False) if self._completed.has_ready() else []
-            for future in done:
-                task_id = future.accio_task_id
-                if self._futures.pop(task_id, None) is None:
-                    continue  # cancelled: already reported as killed
-                if future.status == "error":
-                    exc = future.exception()
-                    results.append(
-                        TaskResult(
-                            task_id,
-                            "crashed",
-                            error={
-                                "classifier": type(exc).__name__,
-                                "message": str(exc),
-                                "stacktrace": "",
-                                "causes": [],
-                            },
-                            finished=time.time(),
-                        )
-                    )
-                else:
-                    results.append(future.result())
+            if done:
+                results.extend(self._collect(done))
             if results or not self._futures or time.time() >= deadline:
                 return results
             time.sleep(min(0.005, max(0.0, deadline - time.time())))
 
+    def _collect(self, done: Sequence[Any]) -> list[TaskResult]:
+        """Results of finished futures, fetched in one round trip; those of tasks cancelled
+        meanwhile are dropped (already reported killed)."""
+        live = [f for f in done if any(t.task_id in self._futures for t in f.accio_tasks)]
+        finished = [f for f in live if f.status == "finished"]
+        fetched: dict[Any, Any] = {}
+        with contextlib.suppress(Exception):  # one lost meanwhile: each on its own below
+            fetched = dict(
+                zip([f.key for f in finished], self.client.gather(finished), strict=True)
+            )
+        out: list[TaskResult] = []
+        for future in live:
+            try:
+                value = fetched[future.key] if future.key in fetched else future.result()
+            except Exception as exc:
+                out.extend(self._failed(future, exc))
+                continue
+            ops = {t.task_id: t.op for t in future.accio_tasks}
+            for result in value if isinstance(value, list) else [value]:
+                if self._futures.pop(result.task_id, None) is not None:
+                    self._measure(ops[result.task_id], result)
+                    out.append(result)
+        return out
+
+    def _measure(self, op: str, result: TaskResult) -> None:
+        """Fold a task's run time into its operator's average (decides bundling)."""
+        if result.started and result.finished >= result.started:
+            took = result.finished - result.started
+            mean = self._durations.get(op)
+            self._durations[op] = took if mean is None else mean + 0.2 * (took - mean)
+
+    def _failed(self, future: Any, exc: BaseException) -> list[TaskResult]:
+        """A Dask task failed (its worker died, its result was lost): its task crashed. A
+        bundle's tasks are sent again one by one, so that only the culprit crashes, and
+        their operators are never bundled again."""
+        tasks = [t for t in future.accio_tasks if self._futures.pop(t.task_id, None) is not None]
+        if len(future.accio_tasks) > 1:
+            self._solo.update(t.op for t in tasks)
+            for task in tasks:
+                self._send([task])
+            return []
+        error = {"classifier": type(exc).__name__, "message": str(exc), "stacktrace": ""}
+        now = time.time()
+        return [
+            TaskResult(t.task_id, "crashed", error={**error, "causes": []}, finished=now)
+            for t in tasks
+        ]
+
     def cancel(self, task_ids: Sequence[int]) -> None:
+        """A queued bundle is cancelled once none of its tasks is wanted; until then, or once
+        running, a cancelled task (short by definition) still runs, its result dropped."""
         for task_id in task_ids:
             self._names.pop(task_id, None)  # its late lines are dropped: its run may be gone
             future = self._futures.pop(task_id, None)
             if future is not None:
-                future.cancel()
                 self._killed.append(TaskResult(task_id, "killed", finished=time.time()))
+                if not any(t.task_id in self._futures for t in future.accio_tasks):
+                    future.cancel()
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):  # the client may be closed already
             self.client.unsubscribe_topic(LIVE_TOPIC)
-        for future in self._futures.values():
+        for future in {id(f): f for f in self._futures.values()}.values():
             future.cancel()
         self._futures.clear()
         while self._owned:
