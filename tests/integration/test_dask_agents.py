@@ -53,7 +53,9 @@ def test_dask_workers_are_listed_with_the_task_each_runs(
             time.sleep(0.05)
             busy = executor.agents()
         running = [a for a in busy if a.running]
-        assert [(a.running, a.tasks, a.state) for a in running] == [(1, ("run-9/Slow",), "running")]
+        assert [(a.running, a.tasks, a.state) for a in running] == [
+            (1, ("run-9/Slow",), "running")
+        ]
 
         results = []
         while time.time() < deadline and not results:

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 
 from accio.cache.fingerprint import snapshot
 from accio.definitions.documents import workflow_from_document
+from accio.engine.agents import AgentBoard
 from accio.engine.coalesce import WriteCoalescer
 from accio.engine.control import ControlChannel
 from accio.engine.events import (
@@ -100,6 +101,7 @@ class Scheduler:
         self.coalescer = WriteCoalescer()
         home = control.dir.parent if control is not None else None
         self.status = StatusBoard(status_path(home) if home is not None else None)
+        self.agents = AgentBoard(home, executor)  # accio get agents, from other processes
         self._stalled: LookUpCache | None = None  # a cache lookup storage could not answer
         self._stall_since = 0.0
         self._failures = 0
@@ -147,6 +149,7 @@ class Scheduler:
             self._feed()
         if time.time() - self._last_flush >= FLUSH_INTERVAL or not machine.in_flight:
             self.flush()
+        self.agents.tick()
         if (paused or (not machine.in_flight and not machine.runs)) and timeout:
             time.sleep(min(timeout, 0.05))
 
@@ -246,6 +249,7 @@ class Scheduler:
         self.flush(wait=True)
         self.writer.close()
         self.status.close()
+        self.agents.close()
 
     # ----------------------------------------------------------------- storage trouble
     def _usable(self, digests: set[str]) -> set[str]:
