@@ -27,6 +27,7 @@ ALLOWED_PREFIXES = (
     "accio.client.client",
     "accio.client.remote",
     "accio.client.credentials",
+    "accio.client.clusters",  # the named servers file: pure, no HTTP
     "accio.client.export",
     "accio.client.progress",
     "accio.client.tuning",

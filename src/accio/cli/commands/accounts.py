@@ -109,14 +109,14 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 def cmd_login(args: argparse.Namespace) -> int:
     import httpx
 
-    from accio.client import clusters
+    from accio.client.clusters import Cluster, check_token, load, save
     from accio.client.credentials import save_token
 
     url, cluster = _login_target(args.server)
     token = (args.token if args.token is not None else sys.stdin.readline()).strip()
     if not token:
         raise UsageError("no token: pass --token or write it to standard input")
-    clusters.check_token(token, "the token")
+    check_token(token, "the token")
     try:
         response = httpx.get(
             f"{url}/api/v1/runs",
@@ -131,9 +131,9 @@ def cmd_login(args: argparse.Namespace) -> int:
     if response.status_code != 200:
         raise UsageError(f"{url} answered {response.status_code}: is it an Accio server?")
     if cluster is not None:
-        book = clusters.load(_clusters_file())
-        kept = clusters.Cluster(cluster.name, cluster.url, token)
-        clusters.save(book.with_cluster(kept, default=book.default == cluster.name))
+        book = load(_clusters_file())
+        kept = Cluster(cluster.name, cluster.url, token)
+        save(book.with_cluster(kept, default=book.default == cluster.name))
         print(f"signed in to {cluster.name} ({url}); token kept in {book.path}")
         return EXIT_OK
     path = cli_settings().credentials_file
@@ -151,7 +151,7 @@ def _login_target(text: str | None) -> tuple[str, Cluster | None]:
     otherwise wins over ``$ACCIO_SERVER`` and the default cluster, and is kept in the entry of
     the cluster of that URL if there is one."""
     from accio.cli.commands.common import cli_selection
-    from accio.client import clusters
+    from accio.client.clusters import check_url, load
 
     selection = cli_selection()
     named = selection.source in ("flag", "env")
@@ -164,7 +164,7 @@ def _login_target(text: str | None) -> tuple[str, Cluster | None]:
                 "sign in to which server? 'accio --cluster NAME login', or 'accio login URL'"
             )
         text = server
-    url = clusters.check_url(text, "SERVER_URL")
+    url = check_url(text, "SERVER_URL")
     if named and selection.cluster is not None:
         if selection.cluster.url != url:
             raise UsageError(
@@ -172,7 +172,7 @@ def _login_target(text: str | None) -> tuple[str, Cluster | None]:
             )
         return url, selection.cluster
     path = cli_settings().clusters_file
-    return url, clusters.load(path).by_url(url) if path is not None else None
+    return url, load(path).by_url(url) if path is not None else None
 
 
 def _clusters_file() -> Path:

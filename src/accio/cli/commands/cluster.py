@@ -13,7 +13,7 @@ from typing import Any
 
 from accio.cli import render as out
 from accio.cli.commands.common import add_json_flag, env_settings
-from accio.client import clusters
+from accio.client.clusters import LOCAL, Cluster, check_name, check_url, load, save
 from accio.errors import EXIT_OK, UsageError
 
 
@@ -65,14 +65,14 @@ def clusters_path() -> Path:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    name = clusters.check_name(args.name)
-    url = clusters.check_url(args.url)
-    book = clusters.load(clusters_path())
+    name = check_name(args.name)
+    url = check_url(args.url)
+    book = load(clusters_path())
     token: str | None = None
     if name in book.names():
         old = book.get(name)
         token = old.token if old.url == url else None  # a token never follows to another URL
-    clusters.save(book.with_cluster(clusters.Cluster(name, url, token), default=args.default))
+    save(book.with_cluster(Cluster(name, url, token), default=args.default))
     default = " (default)" if args.default or book.default == name else ""
     out.print_line(f"cluster {name} -> {url}{default} in {book.path}")
     if token is None:
@@ -81,7 +81,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    book = clusters.load(clusters_path())
+    book = load(clusters_path())
     if args.json:
         out.print_json(
             [
@@ -114,8 +114,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    book = clusters.load(clusters_path())
-    clusters.save(book.without(args.name))
+    book = load(clusters_path())
+    save(book.without(args.name))
     was_default = " (it was the default: commands now go to the local home)"
     out.print_line(
         f"cluster {args.name} removed" + (was_default if book.default == args.name else "")
@@ -124,8 +124,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_default(args: argparse.Namespace) -> int:
-    book = clusters.load(clusters_path())
-    name = None if args.name == clusters.LOCAL else args.name
-    clusters.save(book.with_default(name))
+    book = load(clusters_path())
+    name = None if args.name == LOCAL else args.name
+    save(book.with_default(name))
     out.print_line(f"default cluster: {name or 'none (the local home)'}")
     return EXIT_OK
