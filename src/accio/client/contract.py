@@ -36,6 +36,7 @@ from accio.storage.records import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from accio.client.agents import AgentsOut
     from accio.client.models import OperatorOut, RetentionOut
     from accio.definitions.sweep import Sweep
     from accio.ops.registry import OperatorRegistry
@@ -254,6 +255,11 @@ class AccioClient(Protocol):
 
     def start_scheduler(self) -> bool:
         """Start a scheduler if none serves the home; True if one runs afterwards."""
+        ...
+
+    def agents(self) -> AgentsOut:
+        """Where the scheduler runs tasks (machines, Dask workers, batch jobs) with their size
+        and running tasks, as it last published them; ``scheduler`` false when none runs."""
         ...
 
     def wait(

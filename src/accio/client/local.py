@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from accio.cache.explain import NodeExplanation
 from accio.cache.store_base import is_digest
 from accio.client import progress
+from accio.client.agents import LocalAgents
 from accio.client.contract import ACTING_USER, AccioClient, RunSource, SchedulerStatus, Submission
 from accio.client.lookup import pick_run_id, prepare_run
 from accio.client.sweeps import forced_nodes, sweep_records
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from accio.engine.scheduler import Scheduler
 
 
-class LocalClient:
+class LocalClient(LocalAgents):
     """Access to one Accio home on this machine (storage, artifacts, scheduler process)."""
 
     def __init__(

@@ -27,6 +27,7 @@ import httpx
 
 from accio.cache.explain import NodeExplanation
 from accio.client import wire
+from accio.client.agents import RemoteAgents
 from accio.client.contract import AccioClient, RunSource, SchedulerStatus, Submission
 from accio.client.credentials import bearer
 from accio.client.lookup import pick_run_id, prepare_run
@@ -62,7 +63,7 @@ API_PREFIX = "/api/v1"
 MAX_PER_PAGE = 500
 
 
-class RemoteClient:
+class RemoteClient(RemoteAgents):
     """What :class:`~accio.client.local.LocalClient` does, on a remote server through HTTP."""
 
     def __init__(self, base_url: str, *, timeout: float = 30, token: str | None = None) -> None:
@@ -493,8 +494,7 @@ class RemoteClient:
 
 
 def _static_check(remote: RemoteClient) -> AccioClient:
-    """mypy proves here that the remote client implements the contract."""
-    return remote
+    return remote  # mypy proves here that the remote client implements the contract
 
 
 __all__ = ["RemoteClient"]

@@ -1,4 +1,4 @@
-"""``accio get runs|workflows|operators`` and ``accio list`` (= ``get runs``).
+"""``accio get runs|workflows|operators|agents`` and ``accio list`` (= ``get runs``).
 
 One parser with a type word (not one per type) keeps the original's "flags and arguments in any
 order" working: ``accio get -all runs``. ``get runs --json`` prints a list of the REST API's
@@ -32,16 +32,23 @@ TYPE_WORDS: dict[str, str] = {
     "operators": "operators",
     "op": "operators",
     "ops": "operators",
+    "agent": "agents",
+    "agents": "agents",
 }
+#: Running tasks named per agent in the table (all with ``--wide``).
+SHOWN_TASKS = 3
 
 
 def register(subparsers: Any) -> None:
     get = subparsers.add_parser(
         "get",
-        help="list runs, workflows or operators",
-        description="List resources: runs (newest first), workflows or operators.",
+        help="list runs, workflows, operators or agents",
+        description="List resources: runs (newest first), workflows, operators or agents (where"
+        " the scheduler runs tasks).",
     )
-    get.add_argument("type", metavar="TYPE", help="runs, workflows or operators (or op, ops)")
+    get.add_argument(
+        "type", metavar="TYPE", help="runs, workflows, operators (or op, ops) or agents"
+    )
     _add_listing_flags(get)
     get.set_defaults(handler=command(cmd_get))
 
@@ -83,7 +90,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     kind = TYPE_WORDS.get(args.type.lower())
     if kind is None:
         raise UsageError(
-            f"unknown resource type {args.type!r}: expected runs, workflows or operators"
+            f"unknown resource type {args.type!r}: expected runs, workflows, operators or agents"
         )
     if args.limit < 0 or args.offset < 0:
         raise UsageError("--limit and --offset must be >= 0")
@@ -104,7 +111,45 @@ def cmd_get(args: argparse.Namespace) -> int:
         return workflows.get_workflows(args)
     if kind == "operators":
         return workflows.get_operators(args)
+    if kind == "agents":
+        return get_agents(args)
     return get_runs(args)
+
+
+def get_agents(args: argparse.Namespace) -> int:
+    """The scheduler's agents: one row per machine, Dask worker or batch job."""
+    listing = open_client(autostart=False, operators=False).agents()
+    if args.json:
+        out.print_json(listing.model_dump(mode="json"))
+        return EXIT_OK
+    if not listing.scheduler:
+        out.print_line(
+            "No scheduler runs for this home, so no agent either ('accio server start')."
+        )
+        return EXIT_OK
+    if not listing.agents:
+        what = f"the {listing.executor} executor" if listing.executor else "the scheduler"
+        out.print_line(f"No agent: {what} has no worker now.")
+        return EXIT_OK
+    rows = []
+    for a in listing.agents:
+        tasks = a.tasks if args.wide else a.tasks[:SHOWN_TASKS]
+        more = len(a.tasks) - len(tasks)
+        rows.append(
+            [
+                a.name,
+                a.kind,
+                a.state,
+                a.cpus,
+                "" if a.memory_bytes is None else out.format_bytes(a.memory_bytes),
+                f"{a.running}/{a.cpus}",
+                a.job_id or "",
+                ", ".join(tasks) + (f" (+{more})" if more else ""),
+            ]
+        )
+    columns = ["name", "kind", "state", "cpus", "memory", "running", "job", "tasks"]
+    out.print_table(columns, rows)
+    return EXIT_OK
 
 
 def get_runs(args: argparse.Namespace) -> int:

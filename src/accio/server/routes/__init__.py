@@ -11,7 +11,7 @@ from accio.server.errors import ERROR_RESPONSES
 
 def api_router() -> APIRouter:
     """Every route of ``/api/v1``."""
-    from accio.server.routes import artifacts, nodes, operators, results, runs, workflows
+    from accio.server.routes import agents, artifacts, nodes, operators, results, runs, workflows
 
     router = APIRouter(responses=ERROR_RESPONSES)
 
@@ -19,7 +19,7 @@ def api_router() -> APIRouter:
     def version() -> VersionOut:
         return VersionOut(version=__version__)
 
-    for module in (operators, workflows, runs, nodes, results, artifacts):
+    for module in (operators, workflows, runs, nodes, results, artifacts, agents):
         router.include_router(module.router)
     return router
 

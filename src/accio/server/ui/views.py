@@ -23,7 +23,7 @@ from accio.client.contract import AccioClient
 from accio.client.figures import FORMATS
 from accio.client.figures import render as render_figure
 from accio.errors import NotFoundError, UsageError
-from accio.server.ui import actions, model, pages, plots
+from accio.server.ui import actions, agents, model, pages, plots
 from accio.server.ui.graph import graph_svg
 from accio.states import ALL_RUN_STATES, TERMINAL_NODE_STATES
 from accio.storage.records import RunRecord, RunsFilter
@@ -382,6 +382,7 @@ def make_router(client: AccioClient) -> APIRouter:
 
     actions.add_routes(router, client, get_run, problem)
     pages.add_routes(router, client, caches, render, get_run, not_found)
+    agents.add_routes(router, client, render)
     return router
 
 
