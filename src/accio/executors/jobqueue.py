@@ -79,7 +79,7 @@ def cluster_options(settings: Settings) -> dict[str, Any]:
         "memory": f"{memory_mb}MiB",
         "walltime": settings.job_walltime,
         "python": sys.executable,
-        "local_directory": str(workdir),
+        "local_directory": workdir_q,  # dask-jobqueue puts it in the command line as is
         "log_directory": str(logs),
         "death_timeout": 60,
         "worker_extra_args": worker_args,
