@@ -283,3 +283,7 @@ def test_named_servers_end_to_end(
     assert list(credentials.values()) == [team.token]
     monkeypatch.setenv("ACCIO_SERVER", team.url.replace("127.0.0.1", "localhost"))
     assert listed() == [team_run]
+    # ... and a URL a cluster has keeps its token in that cluster's entry
+    assert _run(capsys, "login", team.url + "/", "--token", team.token)[0] == 0
+    assert team.token in laptop.read_text()
+    assert len(json.loads((laptop.parent / "credentials.json").read_text())) == 1
