@@ -85,6 +85,8 @@ def test_get_agents_shows_this_machine_running_the_submitted_node(cli: Cli) -> N
     row = next(line for line in table.splitlines() if line.startswith(socket.gethostname()))
     assert row.split()[1:5] == ["local", "running", "2", agent_memory(agent)[0]]
     assert "1/2" in row and f"{run_id}/Sleep" in row
+    assert table.split()[:5] == ["NAME", "TYPE", "STATE", "CPU", "RAM"]  # the original's names
+    assert "1 more..." in cli("get", "agents", "-n", "0").stdout
 
     cli("kill", run_id)
     cli("server", "stop")

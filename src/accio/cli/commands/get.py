@@ -117,7 +117,8 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 
 def get_agents(args: argparse.Namespace) -> int:
-    """The scheduler's agents: one row per machine, Dask worker or batch job."""
+    """The scheduler's agents: one row per machine, Dask worker or batch job (``-n`` of them;
+    ``--json`` gives them all)."""
     listing = open_client(autostart=False, operators=False).agents()
     if args.json:
         out.print_json(listing.model_dump(mode="json"))
@@ -132,7 +133,8 @@ def get_agents(args: argparse.Namespace) -> int:
         out.print_line(f"No agent: {what} has no worker now.")
         return EXIT_OK
     rows = []
-    for a in listing.agents:
+    shown = listing.agents[args.offset : args.offset + args.limit]
+    for a in shown:
         tasks = a.tasks if args.wide else a.tasks[:SHOWN_TASKS]
         more = len(a.tasks) - len(tasks)
         rows.append(
@@ -147,8 +149,12 @@ def get_agents(args: argparse.Namespace) -> int:
                 ", ".join(tasks) + (f" (+{more})" if more else ""),
             ]
         )
-    columns = ["name", "kind", "state", "cpus", "memory", "running", "job", "tasks"]
+    # the original's NAME, CPU, RAM and TYPE (its DISK is unknown here), then what runs there
+    columns = ["name", "type", "state", "cpu", "ram", "running", "job", "tasks"]
     out.print_table(columns, rows)
+    more = len(listing.agents) - args.offset - len(shown)
+    if more > 0:
+        out.print_line(f"{more} more...")
     return EXIT_OK
 
 
