@@ -91,6 +91,10 @@ class Settings:
         Address the scheduler serves the web UI and REST API on (``$ACCIO_HTTP``).
     serve_http
         Whether a scheduler serves them at all (``$ACCIO_HTTP=off`` says no).
+    http_workers
+        Web-server processes the scheduler starts (``$ACCIO_HTTP_WORKERS``, default 1): they
+        read the database directly, so requests never wait for the scheduler; 0 serves from a
+        thread of the scheduler process instead.
     max_body_bytes
         Largest request body the HTTP server accepts (``$ACCIO_MAX_BODY_MB``, default 16 MiB).
     artifacts_url
@@ -149,6 +153,7 @@ class Settings:
     server: str | None = None
     http: str = DEFAULT_HTTP
     serve_http: bool = True
+    http_workers: int = 1
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     artifacts_url: str | None = None
     s3_endpoint: str | None = None
@@ -202,6 +207,7 @@ class Settings:
             server=(env.get("ACCIO_SERVER") or "").strip() or None,
             http=http if http and serve_http else DEFAULT_HTTP,
             serve_http=serve_http,
+            http_workers=_count(env, "ACCIO_HTTP_WORKERS", 1),
             max_body_bytes=body_mb * 2**20,
             artifacts_url=(env.get("ACCIO_ARTIFACTS_URL") or "").strip() or None,
             s3_endpoint=(env.get("ACCIO_S3_ENDPOINT") or "").strip() or None,
@@ -225,6 +231,16 @@ class Settings:
                 if h.strip()
             ),
         )
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    """A variable holding a count (0 or more)."""
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) > 1024:
+        raise UsageError(f"{name} must be a whole number from 0 to 1024, got {text!r}")
+    return int(text)
 
 
 def _credentials_file(env: Mapping[str, str]) -> Path | None:
@@ -314,7 +330,7 @@ CONFIG_KEYS = (
     "home", "database_url", "user", "cpus", "memory_mb", "executor", "dask_scheduler",
     "max_children", "max_body_mb", "http", "plugins", "server", "artifacts_url", "s3_endpoint",
     "max_workers", "job_cores", "job_memory", "job_queue", "job_walltime", "job_host",
-    "job_idle_s", "job_dir", "job_prologue", "auth", "allowed_hosts",
+    "job_idle_s", "job_dir", "job_prologue", "auth", "allowed_hosts", "http_workers",
     "clusters_file",
 )  # fmt: skip
 

@@ -1,8 +1,9 @@
 """The composition root: the scheduler process of one Accio home.
 
 It is the only module that builds the whole stack: the runtime (storage, artifacts, registry),
-the executor, the scheduler loop, and, on request, the REST API and web UI over a
-:class:`~accio.client.local.LocalClient` served from a thread of the same process. Lower layers
+the executor, the scheduler loop, and, on request, the REST API and web UI, served by processes
+of their own (:mod:`accio.server.workers`) that read the database directly and reach the
+scheduler only through the database and the control channel. Lower layers
 never build higher ones; :mod:`accio.engine.daemon` only locates, starts and stops this process.
 
 ::
@@ -33,6 +34,10 @@ from accio.errors import AccioError, UsageError
 if TYPE_CHECKING:
     from accio.engine.scheduler import Scheduler
     from accio.server.http import ServerHandle
+    from accio.server.workers import HttpWorkers
+
+    #: The web server of a scheduler: its own processes, or a thread (``http_workers = 0``).
+    WebServer = HttpWorkers | ServerHandle
 
 log = logging.getLogger("accio.service")
 
@@ -68,19 +73,46 @@ def _parses(address: str) -> bool:
     return True
 
 
-def serve_http(settings: Settings, address: str) -> ServerHandle:
-    """The REST API and web UI over this home, served from a thread of the calling process.
+def serve_http(settings: Settings, address: str) -> WebServer:
+    """The REST API and web UI over this home: ``settings.http_workers`` processes of their own
+    (:mod:`accio.server.workers`), or with 0 a thread of the calling process.
 
     Raises UsageError for an address that is not ``HOST:PORT`` and RuntimeFailure when it
-    cannot be bound (port in use, unknown host).
+    cannot be bound (port in use, unknown host) or no web-server process starts.
     """
+    from accio.server.http import bind_socket
+
+    check_exposure(settings, address)
+    host, port = parse_http_address(address)
+    if settings.http_workers == 0:
+        handle: WebServer = _serve_in_thread(settings, host, port)
+    else:
+        from accio.server.workers import HttpWorkers
+
+        workers = HttpWorkers(
+            bind_socket(host, port), host, settings.http_workers, _web_env(settings)
+        )
+        workers.spawn()  # they start while the scheduler does: see _web_ready
+        handle = workers
+    daemon.write_url(settings.home, handle.url)
+    log.info("serving the web UI and REST API at %s", handle.url)
+    return handle
+
+
+def _web_env(settings: Settings) -> dict[str, str]:
+    """The environment of a web-server process: exactly this scheduler's settings."""
+    env = daemon.scheduler_env(settings)
+    env["ACCIO_AUTH"] = "on" if settings.auth else "off"
+    env["ACCIO_ALLOWED_HOSTS"] = ",".join(settings.allowed_hosts)
+    return env
+
+
+def _serve_in_thread(settings: Settings, host: str, port: int) -> ServerHandle:
     from accio.client.local import LocalClient
     from accio.server.app import create_app
     from accio.server.auth import allowed_hosts
     from accio.server.http import serve_in_thread
 
-    check_exposure(settings, address)
-    host, port = parse_http_address(address)
     client = LocalClient(settings=settings, autostart=False)
     app = create_app(
         settings,
@@ -90,16 +122,13 @@ def serve_http(settings: Settings, address: str) -> ServerHandle:
         allowed_hosts=allowed_hosts(host, settings.allowed_hosts),
     )
     try:
-        handle = serve_in_thread(app, host, port)
+        return serve_in_thread(app, host, port)
     except BaseException:
         client.close()
         raise
-    daemon.write_url(settings.home, handle.url)
-    log.info("serving the web UI and REST API at %s", handle.url)
-    return handle
 
 
-def _open_http(settings: Settings, address: str, strict: bool) -> tuple[ServerHandle | None, str]:
+def _open_http(settings: Settings, address: str, strict: bool) -> tuple[WebServer | None, str]:
     """The web server and, when it is not where asked, why. Lenient (an auto-started
     scheduler): a busy port falls back to a free one, and a failure to none at all."""
     try:
@@ -133,18 +162,14 @@ def serve(
     ready: Ready | None = None,
 ) -> int:
     """Run the scheduler loop until SIGTERM (or idle for ``idle_timeout`` seconds); with
-    ``http`` (``host:port``) also serve the REST API and web UI from this process.
+    ``http`` (``host:port``) also serve the REST API and web UI, from processes of their own
+    (``settings.http_workers``; 0: a thread of this one).
 
     ``ready`` hears once how the start went (``state``: ready, busy or failed, with ``url``,
     ``message`` and ``code``): a detached launcher waits for it. Returns 0 at once when another
     scheduler holds the home's lock, and 4 (1 for a malformed address) when ``strict_http``
     and the web server cannot start: no scheduler is left running then.
     """
-    from accio.cache.stores import store_locator
-    from accio.engine.runtime import open_runtime
-    from accio.executors.base import Executor
-    from accio.executors.local import LocalExecutor
-
     if http is not None and _parses(http):  # a malformed one is handled below (fallback)
         check_exposure(settings, http)  # before anything starts
     tell: Ready = ready or (lambda report: None)
@@ -165,37 +190,26 @@ def serve(
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-        # Workers (and their fork server's imports) start while this process loads the rest.
-        executor: Executor = LocalExecutor(
-            store_locator(settings), slots=settings.cpus, plugins=settings.plugins
-        )
-        if settings.executor == "local":
-            executor.start()
-        runtime = open_runtime(settings)
-        if settings.executor != "local":  # $ACCIO_EXECUTOR: dask (or inline, for debugging)
-            executor = runtime.executor()
-        scheduler = runtime.scheduler(control=True, executor=executor)
-        server = None
+        server: WebServer | None = None
+        message = ""
+        if http is not None:  # first: its processes start while this one loads the rest
+            try:
+                server, message = _open_http(settings, http, strict_http)
+            except AccioError as exc:
+                log.error("cannot serve the web UI at %s: %s", http, exc)
+                failure = {"state": "failed", "message": str(exc), "code": exc.exit_code}
         try:
-            message = ""
-            if http is not None:
-                try:
-                    server, message = _open_http(settings, http, strict_http)
-                except AccioError as exc:
-                    log.error("cannot serve the web UI at %s: %s", http, exc)
-                    failure = {"state": "failed", "message": str(exc), "code": exc.exit_code}
             if failure is None:
-                url = server.url if server is not None else None
-                tell({"state": "ready", "pid": os.getpid(), "url": url, "message": message})
-                _loop(scheduler, idle_timeout, lambda: stopping)
+                server, message = _run(
+                    settings, server, message, strict_http, idle_timeout, lambda: stopping, tell
+                )
+        except AccioError as exc:
+            failure = {"state": "failed", "message": str(exc), "code": exc.exit_code}
         finally:
             if server is not None:
                 server.stop()
                 with contextlib.suppress(OSError):
                     daemon.url_path(settings.home).unlink()
-            scheduler.close()
-            executor.stop()
-            runtime.close()
             with contextlib.suppress(OSError):
                 daemon.pid_path(settings.home).unlink()
     if failure is not None:  # told once the lock is released: no scheduler is left running
@@ -204,13 +218,83 @@ def serve(
     return 0
 
 
-def _loop(scheduler: Scheduler, idle_timeout: float | None, stopping: Callable[[], bool]) -> None:
-    """Step the scheduler until asked to stop, or idle for ``idle_timeout`` seconds."""
+def _run(
+    settings: Settings,
+    server: WebServer | None,
+    message: str,
+    strict_http: bool,
+    idle_timeout: float | None,
+    stopping: Callable[[], bool],
+    tell: Ready,
+) -> tuple[WebServer | None, str]:
+    """Build the executor, runtime and scheduler, say ready once the web server serves, and
+    run the loop; returns the web server still to stop. Raises AccioError when the web server
+    does not start and ``strict_http``."""
+    from accio.cache.stores import store_locator
+    from accio.engine.runtime import open_runtime
+    from accio.executors.base import Executor
+    from accio.executors.local import LocalExecutor
+
+    # Workers (and their fork server's imports) start while this process loads the rest.
+    executor: Executor = LocalExecutor(
+        store_locator(settings), slots=settings.cpus, plugins=settings.plugins
+    )
+    if settings.executor == "local":
+        executor.start()
+    try:
+        runtime = open_runtime(settings)
+        try:
+            if settings.executor != "local":  # $ACCIO_EXECUTOR: dask (or inline, to debug)
+                executor = runtime.executor()
+            scheduler = runtime.scheduler(control=True, executor=executor)
+            try:
+                server, message = _web_ready(server, message, strict_http)
+                url = server.url if server is not None else None
+                tell({"state": "ready", "pid": os.getpid(), "url": url, "message": message})
+                _loop(scheduler, idle_timeout, stopping, server)
+            finally:
+                scheduler.close()
+        finally:
+            runtime.close()
+    finally:
+        executor.stop()
+    return server, message
+
+
+def _web_ready(
+    server: WebServer | None, message: str, strict: bool
+) -> tuple[WebServer | None, str]:
+    """Wait until the web-server processes serve; lenient, run without them if they fail."""
+    wait = getattr(server, "wait", None)
+    if server is None or wait is None:
+        return server, message
+    try:
+        wait()
+    except AccioError as exc:
+        if strict:
+            raise
+        log.error("no web UI: %s", exc)
+        server.stop()
+        return None, f"{exc}; the scheduler runs without the web UI"
+    return server, message
+
+
+def _loop(
+    scheduler: Scheduler,
+    idle_timeout: float | None,
+    stopping: Callable[[], bool],
+    web: WebServer | None = None,
+) -> None:
+    """Step the scheduler until asked to stop, or idle for ``idle_timeout`` seconds; restart
+    web-server processes that died."""
     sys.setswitchinterval(0.0005)  # see scheduler.fast_thread_switching
     scheduler.load_unfinished()
+    supervise = getattr(web, "supervise", None)
     idle_since = time.time()
     while not stopping():
         scheduler.step(0.05)
+        if supervise is not None:
+            supervise()
         if scheduler.busy:
             idle_since = time.time()
         elif idle_timeout is not None and time.time() - idle_since > idle_timeout:

@@ -197,12 +197,13 @@ def create_app(
 def _install_guard(
     app: FastAPI, settings: Settings | None, client: AccioClient, hosts: frozenset[str] | None
 ) -> None:
-    from accio.server.auth import Guard, Sessions, install_login
+    from accio.server.auth import Guard, Sessions, install_login, session_key
     from accio.storage.accounts import AccountsApi
 
     accounts = None
     sessions = Sessions()
     if settings is not None and settings.auth:
+        sessions = Sessions(session_key(settings.home))
         accounts = getattr(client, "storage", None)
         if not isinstance(accounts, AccountsApi):
             raise TypeError("ACCIO_AUTH=on needs a client with a storage (a local home)")

@@ -17,15 +17,18 @@ The guard is a plain ASGI middleware, so no route can forget it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import html
 import json
+import os
 import re
 import secrets
 import time
 from collections.abc import Iterable
 from http.cookies import SimpleCookie
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -68,6 +71,30 @@ def host_name(value: str) -> str:
     if value.startswith("["):
         return value[1 : value.find("]")] if "]" in value else value
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def session_key(home: Path) -> bytes:
+    """The key signing this home's session cookies, made once (``session.key``, mode 0600):
+    shared by every web-server process of the home, and kept across restarts so that signing
+    in again is needed only when a session expires."""
+    path = home / "session.key"
+    with contextlib.suppress(FileNotFoundError):
+        key = path.read_bytes()
+        if len(key) == 32:
+            return key
+    tmp = path.with_name(f".session.key.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(secrets.token_bytes(32))
+    try:
+        os.link(tmp, path)  # atomic and exclusive: the first process to make one wins
+    except FileExistsError:
+        if len(path.read_bytes()) != 32:  # damaged: replace it (its sessions end)
+            os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return path.read_bytes()
 
 
 class Sessions:
