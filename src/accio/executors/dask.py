@@ -23,6 +23,7 @@ import contextlib
 import itertools
 import os
 import socket
+import statistics
 import time
 from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
@@ -39,8 +40,10 @@ from accio.storage.records import LogLine
 LIVE_TOPIC = "accio-live-logs"
 #: Tasks whose (run, node) is kept for late live lines.
 KEEP_NAMES = 100_000
-#: Operators whose tasks took less than this on average (seconds) are run in bundles.
+#: Operators whose tasks took less than this (seconds, median of the last
+#: :data:`SAMPLES`: a worker's first, cold run does not count) are run in bundles.
 SHORT_TASK = 0.01
+SAMPLES = 16
 #: What a bundle of short tasks should take: Dask advises tasks of ~100 ms or more.
 BUNDLE_SECONDS = 0.1
 #: Most tasks in one bundle.
@@ -121,7 +124,7 @@ class DaskExecutor(Executor):
         as_completed: Any = distributed.as_completed
         self._completed: Any = as_completed([], with_results=False)
         self._killed: list[TaskResult] = []
-        self._durations: dict[str, float] = {}  # operator -> its tasks' average run time
+        self._durations: dict[str, deque[float]] = {}  # operator -> its last run times
         self._solo: set[str] = set()  # operators whose bundle crashed: never bundled again
         self._names: OrderedDict[int, tuple[str, str]] = OrderedDict()  # task -> (run, node)
         self._live: deque[dict[str, Any]] = deque()  # appended by the client's event thread
@@ -225,10 +228,13 @@ class DaskExecutor(Executor):
 
     def _bundle_limit(self, op: str, spread: int) -> int:
         """How many tasks of ``op`` may share a Dask task: 1 until they are measured short."""
-        mean = self._durations.get(op)
-        if mean is None or mean >= SHORT_TASK or op in self._solo:
+        samples = self._durations.get(op)
+        if not samples or op in self._solo:
             return 1
-        return max(1, min(MAX_BUNDLE, spread, int(BUNDLE_SECONDS / max(mean, 1e-6))))
+        typical = statistics.median(samples)
+        if typical >= SHORT_TASK:
+            return 1
+        return max(1, min(MAX_BUNDLE, spread, int(BUNDLE_SECONDS / max(typical, 1e-6))))
 
     def _send(self, bundle: Sequence[NodeTask]) -> None:
         first = bundle[0]
@@ -291,11 +297,12 @@ class DaskExecutor(Executor):
         return out
 
     def _measure(self, op: str, result: TaskResult) -> None:
-        """Fold a task's run time into its operator's average (decides bundling)."""
+        """Note a task's run time under its operator (decides bundling)."""
         if result.started and result.finished >= result.started:
-            took = result.finished - result.started
-            mean = self._durations.get(op)
-            self._durations[op] = took if mean is None else mean + 0.2 * (took - mean)
+            samples = self._durations.get(op)
+            if samples is None:
+                samples = self._durations[op] = deque(maxlen=SAMPLES)
+            samples.append(result.finished - result.started)
 
     def _failed(self, future: Any, exc: BaseException) -> list[TaskResult]:
         """A Dask task failed (its worker died, its result was lost): its task crashed. A
