@@ -14,7 +14,9 @@ Both sides are warm (workers started, code imported) before the clock starts; ea
 median of ``--repeat`` rounds, raw and Accio rounds interleaved so that a noisy neighbour hits
 both. Target: Accio >= 1.0x raw Dask's throughput. The target is reported (PASS/MISS); the exit
 status is non-zero only when something fails.
-Usage: python benchmarks/bench_cluster.py [--children N] [--workers W] [--repeat R]
+Accio bundles short nodes into Dask tasks (see accio.executors.dask); ``--no-bundle`` turns that
+off to show what it saves.
+Usage: python benchmarks/bench_cluster.py [--children N] [--workers W] [--repeat R] [--no-bundle]
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ def main() -> int:
     parser.add_argument("--children", type=int, default=N_DEFAULT)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--no-bundle", action="store_true", help="one Dask task per node (what bundling saves)"
+    )
     args = parser.parse_args()
     n, workers, repeat = args.children, args.workers, max(1, args.repeat)
     print(f"calibration: 10^7 Python additions in {calibrate():.2f} s (idle modern core: ~0.5 s)")
@@ -104,6 +109,10 @@ def main() -> int:
                 "graph": [{"op": "Number", "inputs": {"value": {"param": "x"}}}],
             }
         )
+        if args.no_bundle:
+            import accio.executors.dask as accio_dask
+
+            accio_dask.MAX_BUNDLE = 1
         scheduler = client.runtime.scheduler()
         print(
             f"accio executor: {type(scheduler.executor).__name__} ({scheduler.executor.slots} slots)"
@@ -181,7 +190,11 @@ def main() -> int:
     )
     ratio = raw_best / med(t_accio)
     verdict = "PASS" if ratio >= 1.0 else "MISS"
-    print(f"    accio / raw dask throughput:  {ratio:5.2f}x  (target >= 1.0x): {verdict}")
+    bundling = "off" if args.no_bundle else "on"
+    print(
+        f"    accio / raw dask throughput:  {ratio:5.2f}x  (target >= 1.0x): {verdict}"
+        f"  (bundling {bundling})"
+    )
     print(f"(c) re-submit, all cache hits:    {t_again:7.3f} s  (node states {sorted(states)})")
     return 0
 

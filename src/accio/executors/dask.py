@@ -9,6 +9,11 @@ executor knows its workers' size (``worker_size``: workers started with ``--reso
 task waits for a worker that cannot exist; otherwise Dask's own slots decide. Tasks get
 decreasing Dask priorities, so that Dask runs those that fit in submission order (FIFO).
 
+Short tasks are bundled: once an operator's tasks are measured short (median run time under
+:data:`SHORT_TASK`), consecutive ones go to Dask as one task of about :data:`BUNDLE_SECONDS`
+(Dask costs ~1 ms of scheduler time per task and advises tasks of 100 ms or more). Each keeps
+its own result, live lines and ``ran_on``; a killed one that already left is run but dropped.
+
 A task run in a batch job (SLURM, PBS, SGE) says so in its node's logs: a first stderr line
 ``accio: ran on slurm job 1234 (host H, cwd D, HOME D2)``.
 
