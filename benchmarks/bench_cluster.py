@@ -81,7 +81,14 @@ def main() -> int:
             "ACCIO_CPUS": str(workers),
         }
     )
-    import distributed
+    try:
+        import distributed
+    except ImportError:
+        print(
+            "error: this benchmark needs dask.distributed: pip install 'accio[dask]'",
+            file=sys.stderr,
+        )
+        return 1
 
     with (
         distributed.LocalCluster(
