@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -89,8 +90,13 @@ def serve_http(settings: Settings, address: str) -> WebServer:
     else:
         from accio.server.workers import HttpWorkers
 
+        reuse_port = hasattr(socket, "SO_REUSEPORT") and sys.platform.startswith("linux")
         workers = HttpWorkers(
-            bind_socket(host, port), host, settings.http_workers, _web_env(settings)
+            bind_socket(host, port, reuse_port=reuse_port),
+            host,
+            settings.http_workers,
+            _web_env(settings),
+            reuse_port=reuse_port,
         )
         workers.spawn()  # they start while the scheduler does: see _web_ready
         handle = workers

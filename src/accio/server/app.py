@@ -182,6 +182,17 @@ def create_app(
     app.state.client = client
     app.state.write_lock = threading.RLock()
     install_error_handlers(app)
+    change_token = getattr(getattr(client, "storage", None), "change_token", None)
+    if callable(change_token):  # inside the guard: only authorised requests reach it
+        from accio.server.cache import ResponseCache
+
+        def condition() -> object:
+            try:
+                return client.scheduler_status().condition
+            except Exception:  # as the banner: never break a page
+                return None
+
+        app.add_middleware(ResponseCache, change_token=change_token, context=condition)
     _install_guard(app, settings or getattr(client, "settings", None), client, allowed_hosts)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.include_router(api_router(), prefix=API_PREFIX)

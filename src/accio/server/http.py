@@ -95,9 +95,11 @@ def serve_in_thread(
     return ServerHandle(server, thread, host, int(sock.getsockname()[1]))
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A socket bound to ``host:port``, so that a failure names its cause (address in use,
-    unknown host, no permission) rather than uvicorn's bare exit status."""
+    unknown host, no permission) rather than uvicorn's bare exit status. With ``reuse_port``
+    (``SO_REUSEPORT``), processes of the same user may bind the same address after it, each
+    listening on a socket of its own, the kernel spreading connections evenly among them."""
     where = f"{host}:{port}"
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -107,6 +109,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except OSError as exc:
         sock.close()

@@ -8,7 +8,8 @@ never slowed by the scheduler's work, nor the scheduler by theirs.
 
 ::
 
-    python -m accio.server.process --fd 5 --host 127.0.0.1 --parent PID --ready-fd 6
+    python -m accio.server.process (--port 8765 | --fd 5) --host 127.0.0.1 --parent PID
+        [--ready-fd 6]
 
 A worker dies with its parent (``PR_SET_PDEATHSIG`` on Linux, else a watchdog thread), so that
 a killed scheduler never leaves the port held by an orphan.
@@ -25,6 +26,7 @@ import socket
 import sys
 import threading
 import time
+from typing import Any
 
 log = logging.getLogger("accio.server.process")
 
@@ -51,7 +53,9 @@ def die_with_parent(parent: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m accio.server.process")
-    parser.add_argument("--fd", type=int, required=True, help="the listening socket's descriptor")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--fd", type=int, help="the shared listening socket's descriptor")
+    where.add_argument("--port", type=int, help="bind HOST:PORT with SO_REUSEPORT")
     parser.add_argument("--host", required=True, help="the host it is bound to (Host check)")
     parser.add_argument("--parent", type=int, required=True, help="the scheduler's pid")
     parser.add_argument("--ready-fd", type=int, default=None, help="written to once serving")
@@ -72,12 +76,42 @@ def main(argv: list[str] | None = None) -> None:
         max_body_bytes=settings.max_body_bytes,
         allowed_hosts=allowed_hosts(args.host, settings.allowed_hosts),
     )
-    sock = socket.socket(fileno=args.fd)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    if args.port is not None:
+        from accio.server.http import bind_socket
+
+        sock = bind_socket(args.host, args.port, reuse_port=True)
+        sock.listen(2048)
+    else:
+        sock = socket.socket(fileno=args.fd)
+    config = uvicorn.Config(
+        _few_threads(app, THREADS), log_level="warning", lifespan="on", access_log=False
+    )
     server = uvicorn.Server(config)
     if args.ready_fd is not None:
         _tell_when_started(server, args.ready_fd)
     server.run(sockets=[sock])
+
+
+#: Threads running the (blocking) endpoints of one process: enough to overlap database waits,
+#: few enough that they do not thrash on the GIL (anyio's default is 40).
+THREADS = 2
+
+
+def _few_threads(app: Any, threads: int) -> Any:
+    """``app`` with anyio's default thread limiter set to ``threads`` on its first call (the
+    limiter belongs to the running event loop)."""
+    done = False
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal done
+        if not done:
+            import anyio.to_thread
+
+            anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+            done = True
+        await app(scope, receive, send)
+
+    return wrapped
 
 
 def _tell_when_started(server: object, fd: int) -> None:

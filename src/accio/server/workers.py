@@ -1,11 +1,16 @@
-"""The web-server processes of a scheduler: started on one bound socket, restarted when one
-dies, stopped with the scheduler.
+"""The web-server processes of a scheduler: started on one address, restarted when one dies,
+stopped with the scheduler.
 
 The scheduler binds the address itself (so that a taken port or an unknown host is its error,
 reported before it says it is ready), then starts ``count`` processes of
-:mod:`accio.server.process` sharing that socket, like uvicorn's ``--workers`` but supervised from
-the scheduler's own loop (:meth:`HttpWorkers.supervise`), which owns the main thread and its
-signals. UI and API latency then depend on these processes only, never on the scheduler's load.
+:mod:`accio.server.process`, like uvicorn's ``--workers`` but supervised from the scheduler's
+own loop (:meth:`HttpWorkers.supervise`), which owns the main thread and its signals. UI and API
+latency then depend on these processes only, never on the scheduler's load.
+
+Where the system has ``SO_REUSEPORT`` (Linux), the scheduler's socket only holds the address (it
+never listens) and each process listens on a socket of its own bound to it, so that the kernel
+spreads connections evenly; on one shared listening socket, the first process to wake takes
+them all. Elsewhere they share the scheduler's socket.
 """
 
 from __future__ import annotations
@@ -43,8 +48,17 @@ class _Slot:
 class HttpWorkers:
     """``count`` web-server processes on ``sock`` (bound, not yet listening is fine)."""
 
-    def __init__(self, sock: socket.socket, host: str, count: int, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        host: str,
+        count: int,
+        env: Mapping[str, str],
+        *,
+        reuse_port: bool = False,
+    ) -> None:
         self.sock = sock
+        self.reuse_port = reuse_port
         self.host = host
         self.port = int(sock.getsockname()[1])
         self.env = dict(env)
@@ -66,12 +80,14 @@ class HttpWorkers:
 
     def _spawn(self, slot: _Slot) -> None:
         read_end, write_end = os.pipe()
+        where = (
+            ["--port", str(self.port)] if self.reuse_port else ["--fd", str(self.sock.fileno())]
+        )
         command = [
             sys.executable,
             "-m",
             "accio.server.process",
-            "--fd",
-            str(self.sock.fileno()),
+            *where,
             "--host",
             self.host,
             "--parent",
@@ -80,9 +96,8 @@ class HttpWorkers:
             str(write_end),
         ]
         try:
-            slot.process = subprocess.Popen(
-                command, env=self.env, pass_fds=(self.sock.fileno(), write_end)
-            )
+            shared = () if self.reuse_port else (self.sock.fileno(),)
+            slot.process = subprocess.Popen(command, env=self.env, pass_fds=(*shared, write_end))
         finally:
             os.close(write_end)
         if slot.ready_fd is not None:
@@ -97,8 +112,9 @@ class HttpWorkers:
         self.wait(timeout)
 
     def spawn(self) -> None:
-        """Start every process; connections queue on the socket until one serves them."""
-        self.sock.listen(2048)
+        """Start every process; on a shared socket, connections queue until one serves them."""
+        if not self.reuse_port:
+            self.sock.listen(2048)
         for slot in self.slots:
             self._spawn(slot)
 

@@ -13,6 +13,7 @@ queue on the busy timeout instead of failing on a stale read snapshot.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -48,6 +49,9 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+_VERSION_LOCK = threading.Lock()
+
+
 class SqlBase(Storage):
     """Connections, transactions and bulk writes of a SQL storage, and its cache, artifact and
     log tables: the parts that do not depend on how runs are queried."""
@@ -58,6 +62,7 @@ class SqlBase(Storage):
         self._dialect = engine.dialect.name
         self._fts = self._dialect == "sqlite" and self._has_table("runs_fts")
         self._local = threading.local()
+        self._version_conn: sqlite3.Connection | None = None
 
     @property
     def engine(self) -> Engine:
@@ -298,7 +303,23 @@ class SqlBase(Storage):
             lines = [LogLine(*row) for row in conn.execute(query)]
         return lines if limit is None else lines[::-1]
 
+    def change_token(self) -> int | None:
+        """A number that changes whenever a commit to the database, by any connection of any
+        process, became visible (SQLite's ``data_version``), so that a reader may keep what it
+        computed while it stays the same. None where there is no such number (PostgreSQL)."""
+        database = self._engine.url.database
+        if self._dialect != "sqlite" or not database or database == ":memory:":
+            return None
+        with _VERSION_LOCK:
+            conn = self._version_conn
+            if conn is None:  # its own connection: one that never writes
+                conn = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+                self._version_conn = conn
+            return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
     def close(self) -> None:
+        if self._version_conn is not None:
+            self._version_conn.close()
         self._engine.dispose()
 
 
