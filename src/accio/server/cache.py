@@ -3,15 +3,15 @@
 A team watching a sweep asks for the same few pages over and over (the runs list, a search,
 a run's page), and most of those requests find the database exactly as the previous one did.
 :class:`ResponseCache` answers a GET from memory when the storage's *change token* (SQLite's
-``data_version``: it moves with every commit of any process) is the one the response was
-computed under, the scheduler's condition (the banner every page shows) is the same, and the
-response is younger than ``max_age`` seconds (relative times on pages). Nothing is ever served stale with respect to a
-committed write, so a user always reads their own writes.
+``data_version``, PostgreSQL's snapshot: they move with every commit of any process) is the one
+the response was computed under, the scheduler's condition (the banner every page shows) is the
+same, and the response is younger than ``max_age`` seconds (relative times on pages). Nothing is
+ever served stale with respect to a committed write, so a user always reads their own writes.
 
 It sits inside the authentication guard and keys on everything a response depends on besides
 the database (path, query, the credentials and session cookie, Host, Accept and the htmx
 headers), so one user's page is never served to another. Only ``200`` responses without
-``Set-Cookie`` are kept. Where the storage has no change token (PostgreSQL), nothing is cached.
+``Set-Cookie`` are kept. Where the storage has no change token, nothing is cached.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,7 +35,7 @@ KEY_HEADERS = (b"authorization", b"cookie", b"host", b"accept", b"hx-request", b
 
 @dataclass(frozen=True)
 class _Entry:
-    token: tuple[int, object]
+    token: tuple[object, object]
     stored: float
     start: Message
     body: bytes
@@ -50,7 +50,7 @@ class ResponseCache:
         self,
         app: ASGIApp,
         *,
-        change_token: Callable[[], int | None],
+        change_token: Callable[[], Hashable | None],
         context: Callable[[], object] = lambda: None,
         max_age: float = 1.0,
         max_entries: int = 512,
@@ -125,7 +125,7 @@ class ResponseCache:
         receive: Receive,
         send: Send,
         key: tuple[object, ...],
-        token: tuple[int, object],
+        token: tuple[object, object],
         now: float,
     ) -> _Entry | None:
         """Answer through the app; the response, if it may be kept."""

@@ -16,7 +16,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from operator import attrgetter
 from typing import Any, TypeVar
@@ -303,10 +303,15 @@ class SqlBase(Storage):
             lines = [LogLine(*row) for row in conn.execute(query)]
         return lines if limit is None else lines[::-1]
 
-    def change_token(self) -> int | None:
-        """A number that changes whenever a commit to the database, by any connection of any
-        process, became visible (SQLite's ``data_version``), so that a reader may keep what it
-        computed while it stays the same. None where there is no such number (PostgreSQL)."""
+    def change_token(self) -> Hashable | None:
+        """A value that changes whenever a commit to the database, by any connection of any
+        process, became visible, so that a reader may keep what it computed while it stays the
+        same: SQLite's ``data_version``; on PostgreSQL the current snapshot (``xmax`` and the
+        transactions in progress: a commit removes one, a new writer raises ``xmax``; readers
+        take no transaction id, so they change nothing). None where there is none."""
+        if self._dialect == "postgresql":
+            with self._engine.connect() as pg:
+                return str(pg.exec_driver_sql("SELECT txid_current_snapshot()::text").scalar())
         database = self._engine.url.database
         if self._dialect != "sqlite" or not database or database == ":memory:":
             return None
