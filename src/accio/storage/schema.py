@@ -177,3 +177,18 @@ tokens = sa.Table(
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("revoked", sa.Float),
 )
+
+#: Web UI sessions, one per sign-in: signing out sets ``ended``, so the cookie is dead on the
+#: server too (expired rows are deleted when a session starts).
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("user", sa.String, sa.ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "token_id", sa.String, sa.ForeignKey("tokens.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("expires", sa.Float, nullable=False),
+    sa.Column("ended", sa.Float),
+)

@@ -1,4 +1,4 @@
-"""Users and tokens in the ``users`` and ``tokens`` tables of a SQL storage."""
+"""Users, tokens and web sessions in the ``users``, ``tokens`` and ``sessions`` tables."""
 
 from __future__ import annotations
 
@@ -9,11 +9,17 @@ import sqlalchemy as sa
 
 from accio.errors import NotFoundError, UsageError
 from accio.storage import schema as db
-from accio.storage.accounts import AccountsApi, TokenRecord, UserRecord, hash_token
+from accio.storage.accounts import (
+    AccountsApi,
+    SessionRecord,
+    TokenRecord,
+    UserRecord,
+    hash_token,
+)
 
 
 class SqlAccounts(AccountsApi):
-    """Users and tokens in the ``users`` and ``tokens`` tables."""
+    """Users, tokens and sessions in the ``users``, ``tokens`` and ``sessions`` tables."""
 
     _engine: Any
     _write_engine: Any
@@ -32,10 +38,12 @@ class SqlAccounts(AccountsApi):
             row = conn.execute(sa.select(db.users).where(db.users.c.name == name)).first()
         return None if row is None else UserRecord(row.name, bool(row.admin), row.created)
 
+    def users(self) -> list[UserRecord]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(sa.select(db.users).order_by(db.users.c.name)).all()
+        return [UserRecord(r.name, bool(r.admin), r.created) for r in rows]
+
     def add_token(self, rec: TokenRecord) -> None:
-
-        from accio.storage import schema as db
-
         if self.get_user(rec.user) is None:
             raise NotFoundError(f"no user {rec.user!r}")
         with self._write_engine.begin() as conn:
@@ -49,9 +57,12 @@ class SqlAccounts(AccountsApi):
                 )
             )
 
-    def tokens(self) -> list[TokenRecord]:
+    def tokens(self, user: str | None = None) -> list[TokenRecord]:
+        query = sa.select(db.tokens).order_by(db.tokens.c.created, db.tokens.c.id)
+        if user is not None:
+            query = query.where(db.tokens.c.user == user)
         with self._engine.connect() as conn:
-            rows = conn.execute(sa.select(db.tokens).order_by(db.tokens.c.created)).all()
+            rows = conn.execute(query).all()
         return [TokenRecord(r.id, r.user, r.hash, r.created, r.revoked) for r in rows]
 
     def authenticate(self, token: str) -> UserRecord | None:
@@ -64,10 +75,16 @@ class SqlAccounts(AccountsApi):
             ).first()
         return None if row is None else self.get_user(row.user)
 
+    def token_id(self, token: str) -> str | None:
+        digest = hash_token(token)
+        with self._engine.connect() as conn:
+            return conn.execute(  # type: ignore[no-any-return]
+                sa.select(db.tokens.c.id).where(
+                    db.tokens.c.hash == digest, db.tokens.c.revoked.is_(None)
+                )
+            ).scalar()
+
     def revoke_token(self, id: str) -> TokenRecord:
-
-        from accio.storage import schema as db
-
         with self._write_engine.begin() as conn:
             done = conn.execute(
                 db.tokens.update().where(db.tokens.c.id == id).values(revoked=time.time())
@@ -75,3 +92,42 @@ class SqlAccounts(AccountsApi):
             if done.rowcount == 0:
                 raise NotFoundError(f"no token {id!r}")
         return next(t for t in self.tokens() if t.id == id)
+
+    def start_session(self, rec: SessionRecord) -> None:
+        with self._write_engine.begin() as conn:
+            conn.execute(db.sessions.delete().where(db.sessions.c.expires <= time.time()))
+            conn.execute(
+                db.sessions.insert().values(
+                    id=rec.id,
+                    user=rec.user,
+                    token_id=rec.token_id,
+                    created=rec.created,
+                    expires=rec.expires,
+                    ended=rec.ended,
+                )
+            )
+
+    def session_user(self, id: str) -> UserRecord | None:
+        """One query: the session, its live token and its user."""
+        s, t, u = db.sessions, db.tokens, db.users
+        query = (
+            sa.select(u)
+            .select_from(s.join(t, t.c.id == s.c.token_id).join(u, u.c.name == s.c.user))
+            .where(
+                s.c.id == id,
+                s.c.ended.is_(None),
+                s.c.expires > time.time(),
+                t.c.revoked.is_(None),
+            )
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else UserRecord(row.name, bool(row.admin), row.created)
+
+    def end_session(self, id: str) -> None:
+        with self._write_engine.begin() as conn:
+            conn.execute(
+                db.sessions.update()
+                .where(db.sessions.c.id == id, db.sessions.c.ended.is_(None))
+                .values(ended=time.time())
+            )
