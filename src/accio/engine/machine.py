@@ -41,13 +41,8 @@ from accio.engine.events import (
 )
 from accio.engine.ledger import StateLedger
 from accio.engine.plan import NodePlan, TypedJson, key_components, node_inputs
-from accio.engine.repair import (
-    Usable,
-    fail_unkeyable,
-    recent_hit,
-    repair_input,
-    repaired,
-)
+from accio.engine.provenance import key_of_ran_code
+from accio.engine.repair import Usable, fail_unkeyable, recent_hit, repair_input, repaired
 from accio.engine.resources import DispatchQueue
 from accio.engine.runs import ActiveRun, NodeRun, ParentTally
 from accio.executors.base import NodeTask, TaskResult
@@ -345,6 +340,7 @@ class StateMachine(StateLedger):
             node.cache_source = None
             if node.error is not None and node.error.get("reason") != "repaired":
                 node.error = None  # a repair note stays: describe shows it
+            key_of_ran_code(self, run, node, result)  # cached under the code that ran
             self._artifacts.extend(result.artifacts)
             plan = node.plan
             key = node.key
@@ -354,7 +350,7 @@ class StateMachine(StateLedger):
                     key,
                     plan.spec.name,
                     plan.spec.version,
-                    plan.spec.code_hash,
+                    node.components.code_hash,
                     node.components,
                     node.outputs,
                     run.record.id,

@@ -64,6 +64,10 @@ class TaskResult:
     #: Where it ran: ``"slurm job 1234 on HOST"`` inside a batch job, else ``"HOST pid PID"``
     #: (empty when it did not run, e.g. a crash the executor reported).
     ran_on: str = ""
+    #: :attr:`OperatorSpec.code_hash` of the operator code the worker actually ran ("" when
+    #: unknown): plugins re-imported mid-run make it differ from the plan's, and the result is
+    #: then cached under the key of the code that produced it.
+    code_hash: str = ""
 
 
 @dataclass(frozen=True)

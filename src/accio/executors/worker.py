@@ -12,6 +12,7 @@ producer of that digest, not this node, has to run again.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -31,7 +32,7 @@ from accio.errors import NotFoundError, ValueParseError
 from accio.executors.base import LogEntry, NodeTask, TaskLogs, TaskResult
 from accio.ops.api import OperatorSpec
 from accio.ops.context import OperatorContext
-from accio.ops.registry import OperatorRegistry, default_registry
+from accio.ops.registry import OperatorRegistry, _is_stale, default_registry
 from accio.values.canonical import from_canonical, to_canonical
 from accio.values.parse import check_value, parse_json
 from accio.values.types import Dataset, DataType, FrozenMap
@@ -40,6 +41,8 @@ _stores: dict[str, ArtifactStore] = {}
 #: One instance per operator class (the class, not its id: a reloaded plugin's new class may
 #: reuse a freed id).
 _instances: dict[type, Any] = {}
+#: Code hash of each operator class this worker ran (see :func:`ran_code`).
+_code_hashes: dict[type, str] = {}
 #: ``Settings.plugins`` as handed to this worker by its executor (None: ``$ACCIO_PLUGINS``).
 _plugins: str | None = None
 
@@ -207,8 +210,10 @@ def _execute(
     started = time.time()
     cpu0 = time.process_time()
     where = ran_on()
+    code_hash = ""
     try:
         spec = (registry or worker_registry()).require(task.op)
+        code_hash = ran_code(spec)
         store = _store(artifacts_root)
         inputs = _stage_inputs(spec, task.inputs, store)
         instance = _instances.get(spec.impl)
@@ -231,6 +236,7 @@ def _execute(
             finished=time.time(),
             cpu_seconds=time.process_time() - cpu0,
             ran_on=where,
+            code_hash=code_hash,
         )
     except Exception as exc:
         return TaskResult(
@@ -242,6 +248,7 @@ def _execute(
             finished=time.time(),
             cpu_seconds=time.process_time() - cpu0,
             ran_on=where,
+            code_hash=code_hash,
         )
     return TaskResult(
         task.task_id,
@@ -253,7 +260,33 @@ def _execute(
         finished=time.time(),
         cpu_seconds=time.process_time() - cpu0,
         ran_on=where,
+        code_hash=code_hash,
     )
+
+
+def ran_code(spec: OperatorSpec) -> str:
+    """The code hash of the operator class this worker runs, "" when unknown (the scheduler
+    then keeps the planned key).
+
+    :attr:`OperatorSpec.code_hash` reads the source file, which may have been edited since
+    the class was imported: a module changed on disk since (and not re-imported) gives "",
+    never the hash of code that does not run. Known hashes are kept per class, read before
+    the task runs.
+    """
+    impl = spec.impl
+    known = _code_hashes.get(impl)
+    if known is not None:
+        return known
+    module = impl.__module__
+    if _is_stale(module):
+        return ""
+    code_hash = spec.code_hash
+    if _is_stale(module):  # edited while it was being read
+        return ""
+    if code_hash == hashlib.sha256(f"{module}.{impl.__qualname__}".encode()).hexdigest():
+        return ""  # no source to hash: code_hash names the class, not its code
+    _code_hashes[impl] = code_hash
+    return code_hash
 
 
 class CorruptInput(CorruptArtifact):
