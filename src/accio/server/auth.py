@@ -5,9 +5,12 @@ With authentication on:
 * the REST API wants ``Authorization: Bearer <token>`` (a token of ``accio token create``) on
   every request, read or write (401 otherwise); the web UI's session cookie also works, and a
   state-changing request made with it must carry the CSRF token (``X-CSRF-Token``);
-* the web UI wants a session: ``/login`` (user and token) sets a signed, HttpOnly,
-  SameSite=Lax cookie; every state-changing request must carry the session's CSRF token (the
-  ``csrf_token`` form field or the ``X-CSRF-Token`` header; 403 otherwise);
+* the web UI wants a session: ``/login`` (user and token) stores a session row and sets a
+  signed, HttpOnly, SameSite=Lax cookie naming it; every state-changing request must carry the
+  session's CSRF token (the ``csrf_token`` form field or the ``X-CSRF-Token`` header; 403
+  otherwise). A session is live while its row is not ended or expired and its token not
+  revoked: ``POST /logout`` ends the row, so a copy of the cookie kept anywhere is dead too
+  (a signature alone could not be taken back before it expires);
 * editing, killing or deleting a run is for its owner or an admin (403 otherwise), ``gc`` for
   admins; the owner of what a request creates is the signed-in user (:data:`ACTING_USER`).
 
@@ -37,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accio.client.contract import ACTING_USER, AccioClient
 from accio.errors import AccioError
-from accio.storage.accounts import AccountsApi, UserRecord
+from accio.storage.accounts import AccountsApi, SessionRecord, UserRecord
 
 SESSION_COOKIE = "accio_session"
 SESSION_TTL_S = 12 * 3600
@@ -98,7 +101,8 @@ def session_key(home: Path) -> bytes:
 
 
 class Sessions:
-    """Signed session cookies (user, token id, expiry) and their CSRF tokens."""
+    """Signed session cookies (user, session id, expiry) and their CSRF tokens; the session
+    itself, and whether it was ended, is a row of the accounts storage."""
 
     def __init__(self, key: bytes | None = None) -> None:
         self.key = key or secrets.token_bytes(32)
@@ -106,21 +110,28 @@ class Sessions:
     def _sign(self, payload: str) -> str:
         return hmac.new(self.key, payload.encode(), hashlib.sha256).hexdigest()
 
-    def issue(self, user: str, token_id: str) -> str:
-        data = json.dumps([user, token_id, time.time() + SESSION_TTL_S, secrets.token_hex(8)])
+    def start(self, accounts: AccountsApi, user: str, token_id: str) -> str:
+        """Store a new session of ``user`` (signed in with token ``token_id``): its cookie."""
+        now = time.time()
+        rec = SessionRecord(secrets.token_hex(16), user, token_id, now, now + SESSION_TTL_S)
+        accounts.start_session(rec)
+        return self.issue(user, rec.id, rec.expires)
+
+    def issue(self, user: str, session_id: str, expires: float) -> str:
+        data = json.dumps([user, session_id, expires])
         payload = base64.urlsafe_b64encode(data.encode()).decode()
         return f"{payload}.{self._sign(payload)}"
 
     def read(self, cookie: str) -> tuple[str, str] | None:
-        """(user, token id) of a valid, unexpired cookie, or None."""
+        """(user, session id) of a validly signed, unexpired cookie, or None."""
         payload, _, signature = cookie.rpartition(".")
         if not payload or not hmac.compare_digest(signature, self._sign(payload)):
             return None
         try:
-            user, token_id, expires, _ = json.loads(base64.urlsafe_b64decode(payload))
+            user, session_id, expires = json.loads(base64.urlsafe_b64decode(payload))
         except ValueError:
             return None
-        return (str(user), str(token_id)) if float(expires) > time.time() else None
+        return (str(user), str(session_id)) if float(expires) > time.time() else None
 
     def csrf(self, cookie: str) -> str:
         return self._sign("csrf:" + cookie)
@@ -200,10 +211,9 @@ class Guard:
         found = self.sessions.read(morsel.value)
         if found is None:
             return None, None
-        name, token_id = found
-        live = any(t.id == token_id and t.revoked is None for t in self.accounts.tokens())
-        user = self.accounts.get_user(name) if live else None
-        return (user, morsel.value) if user is not None else (None, None)
+        name, session_id = found
+        user = self.accounts.session_user(session_id)  # ended, expired, revoked token: None
+        return (user, morsel.value) if user is not None and user.name == name else (None, None)
 
     def _denial(self, user: UserRecord, method: str, path: str) -> str:
         """Why ``user`` may not do this ("" when allowed)."""
@@ -290,8 +300,6 @@ def install_login(app: FastAPI, accounts: AccountsApi, sessions: Sessions) -> No
     """``GET/POST /login`` (user and token -> session cookie) and ``POST /logout``."""
     from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-    from accio.storage.accounts import hash_token
-
     def page(error: str = "", status: int = 200) -> HTMLResponse:
         shown = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
         return HTMLResponse(_LOGIN_PAGE.format(error=shown), status_code=status)
@@ -300,31 +308,33 @@ def install_login(app: FastAPI, accounts: AccountsApi, sessions: Sessions) -> No
     def login_page() -> HTMLResponse:
         return page()
 
+    def cookie_flags(request: Request) -> dict[str, Any]:
+        secure = request.url.scheme == "https"
+        return {"httponly": True, "samesite": "lax", "secure": secure}
+
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         name = (form.get("user") or [""])[0].strip()
         token = (form.get("token") or [""])[0].strip()
         user = accounts.authenticate(token) if token else None
-        if user is None or user.name != name:
+        token_id = accounts.token_id(token) if user is not None else None
+        if user is None or user.name != name or token_id is None:
             return page("unknown user or token", 401)
-        digest = hash_token(token)
-        token_id = next(t.id for t in accounts.tokens() if t.hash == digest)
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            sessions.issue(user.name, token_id),
-            max_age=SESSION_TTL_S,
-            httponly=True,
-            samesite="lax",
-            secure=request.url.scheme == "https",
-        )
+        cookie = sessions.start(accounts, user.name, token_id)
+        response.set_cookie(SESSION_COOKIE, cookie, max_age=SESSION_TTL_S, **cookie_flags(request))
         return response
 
     @app.post("/logout", include_in_schema=False)
-    def logout() -> Response:
+    def logout(request: Request) -> Response:
+        """Behind the guard (a live session and its CSRF token): end the session on the server,
+        then clear the cookie."""
+        found = sessions.read(request.cookies.get(SESSION_COOKIE, ""))
+        if found is not None:
+            accounts.end_session(found[1])
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE)
+        response.delete_cookie(SESSION_COOKIE, **cookie_flags(request))
         return response
 
 

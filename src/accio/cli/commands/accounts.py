@@ -1,10 +1,13 @@
-"""``accio user add``, ``accio token create|revoke`` (on the server's home) and ``accio login``.
+"""``accio user add|list``, ``accio token create|list|revoke`` (on the server's home) and
+``accio login``.
 
 Users and tokens live in the local home's database (the server's, when ``ACCIO_AUTH=on``):
 only a SHA-256 hash of a token is stored, so ``token create`` prints it once. ``accio login``
 checks a token against a server and keeps it, mode 0600: a named server's (``accio --cluster
 NAME login``, or a URL that a cluster has) in its entry of the clusters file, any other URL's in
 the credentials file, as before clusters existed (the CLI and Python API send it to that URL).
+``token list`` shows ids, owners and dates, never a token or its hash: the acting user's own
+tokens, anyone's for an admin (the acting user is ``$ACCIO_USER``, default the OS login).
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from accio.cli.commands.common import cli_settings, command
+from accio.cli import render as out
+from accio.cli.commands.common import add_json_flag, cli_settings, command
 from accio.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
     from accio.client.clusters import Cluster
+    from accio.storage.accounts import TokenRecord
 
 
 def register(subparsers: Any) -> None:
@@ -31,6 +36,11 @@ def register(subparsers: Any) -> None:
     add.add_argument("name", metavar="NAME")
     add.add_argument("--admin", action="store_true", help="may act on every run, and run gc")
     add.set_defaults(handler=command(cmd_user_add))
+    users = user_verbs.add_parser(
+        "list", help="list the users", description="The users of this home: names and roles."
+    )
+    add_json_flag(users)
+    users.set_defaults(handler=command(cmd_user_list))
 
     token = subparsers.add_parser(
         "token", help="create or revoke API tokens", description="API tokens of this home."
@@ -41,6 +51,17 @@ def register(subparsers: Any) -> None:
     )
     create.add_argument("user", metavar="USER")
     create.set_defaults(handler=command(cmd_token_create))
+    listing = token_verbs.add_parser(
+        "list",
+        help="list tokens: ids, users, dates (never a token)",
+        description="Tokens of USER (default: you, $ACCIO_USER or the OS login): id, user, "
+        "created, revoked. Only an admin may list another user's tokens, or --all. Neither a "
+        "token nor its hash is shown.",
+    )
+    listing.add_argument("user", metavar="USER", nargs="?", help="default: you")
+    listing.add_argument("--all", action="store_true", help="every user's tokens (admins)")
+    add_json_flag(listing)
+    listing.set_defaults(handler=command(cmd_token_list))
     revoke = token_verbs.add_parser(
         "revoke", help="revoke a token by id", description="Revoke a token: it signs in no more."
     )
@@ -97,6 +118,62 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     print(token)
     print(f"token {rec.id} for {rec.user}: shown once, only its hash is stored", file=sys.stderr)
     return EXIT_OK
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    with _local_storage() as storage:
+        users = storage.users()
+    if args.json:
+        out.print_json([{"name": u.name, "admin": u.admin, "created": u.created} for u in users])
+        return EXIT_OK
+    if not users:
+        out.info("no users: add one with 'accio user add NAME'")
+        return EXIT_OK
+    rows = [(u.name, "admin" if u.admin else "user", out.format_time(u.created)) for u in users]
+    out.print_table(["name", "role", "created"], rows)
+    return EXIT_OK
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    me = cli_settings().user
+    wanted = None if args.all else (args.user or me)
+    if args.all and args.user:
+        raise UsageError("give USER or --all, not both")
+    with _local_storage() as storage:
+        if wanted != me:
+            acting = storage.get_user(me)
+            if acting is None or not acting.admin:
+                whose = "every user's" if wanted is None else f"{wanted}'s"
+                raise UsageError(
+                    f"only an admin may list {whose} tokens; you are {me!r} (ACCIO_USER)"
+                    + ("" if acting is not None else ", not a user of this home")
+                )
+        if wanted is not None and storage.get_user(wanted) is None:
+            raise UsageError(f"no user {wanted!r}: see 'accio user list'")
+        tokens = storage.tokens(wanted)
+    if args.json:
+        out.print_json([_token_json(t) for t in tokens])
+        return EXIT_OK
+    if not tokens:
+        out.info(f"no tokens for {wanted}" if wanted else "no tokens")
+        return EXIT_OK
+    rows = [
+        (
+            t.id,
+            t.user,
+            out.format_time(t.created),
+            f"yes, {out.relative_time(t.revoked)}" if t.revoked else "no",
+        )
+        for t in tokens
+    ]
+    out.print_table(["id", "user", "created", "revoked"], rows)
+    return EXIT_OK
+
+
+def _token_json(rec: TokenRecord) -> dict[str, Any]:
+    """A token's listing, times in seconds since the epoch as in the REST API: everything but
+    its hash (a stored hash is what an offline guess would be checked against)."""
+    return {"id": rec.id, "user": rec.user, "created": rec.created, "revoked": rec.revoked}
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
