@@ -383,6 +383,7 @@ def test_a_paused_scheduler_shows_a_banner_on_every_page(
     assert 'id="scheduler-condition"' not in http.get("/").text  # healthy: no banner
     paused = SchedulerStatus(True, 4242, None, condition="storage full (ENOSPC), retrying")
     monkeypatch.setattr(client, "scheduler_status", lambda: paused)
+    http.app.state.scheduler_condition.forget()  # asked at most every 0.5 s otherwise
     for path in ("/", f"/runs/{sweep.run_id}", "/workflows"):
         page = http.get(path).text
         assert 'id="scheduler-condition"' in page and "storage full (ENOSPC)" in page, path

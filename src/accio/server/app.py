@@ -32,6 +32,7 @@ from accio.client.models import ErrorBody, ErrorItem
 from accio.config import DEFAULT_MAX_BODY_BYTES, Settings
 from accio.server.errors import ERROR_RESPONSES, install_error_handlers
 from accio.server.routes import api_router
+from accio.server.status import SchedulerCondition
 
 log = logging.getLogger("accio.server")
 
@@ -182,15 +183,10 @@ def create_app(
     app.state.client = client
     app.state.write_lock = threading.RLock()
     install_error_handlers(app)
+    condition = app.state.scheduler_condition = SchedulerCondition(client)
     change_token = getattr(getattr(client, "storage", None), "change_token", None)
     if callable(change_token):  # inside the guard: only authorised requests reach it
         from accio.server.cache import ResponseCache
-
-        def condition() -> object:
-            try:
-                return client.scheduler_status().condition
-            except Exception:  # as the banner: never break a page
-                return None
 
         app.add_middleware(ResponseCache, change_token=change_token, context=condition)
     _install_guard(app, settings or getattr(client, "settings", None), client, allowed_hosts)

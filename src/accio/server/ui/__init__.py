@@ -37,7 +37,7 @@ def install(app: FastAPI, client: AccioClient) -> None:
     from accio.server.ui.views import make_router
 
     app.mount("/static", StaticFiles(packages=[("accio.server.ui", "static")]), name="static")
-    app.include_router(make_router(client))
+    app.include_router(make_router(client, getattr(app.state, "scheduler_condition", None)))
 
 
 __all__ = ["install"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -23,6 +24,7 @@ from accio.client.contract import AccioClient
 from accio.client.figures import FORMATS
 from accio.client.figures import render as render_figure
 from accio.errors import NotFoundError, UsageError
+from accio.server.status import SchedulerCondition
 from accio.server.ui import actions, agents, model, pages, plots
 from accio.server.ui.graph import graph_svg
 from accio.states import ALL_RUN_STATES, TERMINAL_NODE_STATES
@@ -71,8 +73,11 @@ def _offset(page: int, limit: int = model.PAGE_SIZE) -> int:
     return max(page - 1, 0) * limit
 
 
-def make_router(client: AccioClient) -> APIRouter:
-    """The UI's pages over ``client`` (the app's client: one per app, tests build several)."""
+def make_router(
+    client: AccioClient, condition: Callable[[], str | None] | None = None
+) -> APIRouter:
+    """The UI's pages over ``client`` (the app's client: one per app, tests build several);
+    ``condition`` says why the scheduler paused, for the banner (default: ask the client)."""
     router = APIRouter(include_in_schema=False)
     templates = Jinja2Templates(env=_environment())
     templates.env.globals["render_constant"] = lambda op, port, value: model.render_constant(
@@ -80,15 +85,7 @@ def make_router(client: AccioClient) -> APIRouter:
     )
     caches = model.Caches()
 
-    def scheduler_condition() -> str | None:
-        """Why the scheduler has paused dispatch (full disk, locked database), for the banner
-        every page shows; None when it runs normally or cannot say."""
-        try:
-            return client.scheduler_status().condition
-        except Exception:  # the banner must never break a page
-            return None
-
-    templates.env.globals["scheduler_condition"] = scheduler_condition
+    templates.env.globals["scheduler_condition"] = condition or SchedulerCondition(client, 0.0)
 
     def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status)
