@@ -42,8 +42,8 @@ def key_of_ran_code(
     node.key = key = components.key()
     by_key = machine._by_key
     entry = by_key.get(old) if old is not None else None
-    if entry is not None and entry[0] is node:  # its joiners follow it to the new key
-        del by_key[old]  # type: ignore[arg-type]
+    if old is not None and entry is not None and entry[0] is node:  # joiners follow it
+        del by_key[old]
         for _, joiner in entry[1]:
             joiner.components, joiner.key = components, key
         current = by_key.get(key)
