@@ -99,8 +99,12 @@ def test_push_submit_and_read_back(remote: Remote, tmp_path: Path) -> None:
     assert client.runs(RunsFilter(workflow="nope")) == []
     assert client.count_runs(RunsFilter(parent_id=sub.run_id, states=("success",))) == 4
 
+    requests: list[str] = []
+    client._http.event_hooks["request"].append(lambda r: requests.append(r.url.path))
     nodes = client.nodes(children[0].id)
-    assert nodes == remote.local.nodes(children[0].id)
+    client._http.event_hooks["request"].clear()
+    assert nodes == remote.local.nodes(children[0].id)  # outputs included
+    assert len(requests) == 1, requests  # one request for every node, outputs and all
     total = client.node(children[0].id, "Sum")
     assert json.loads(total.outputs or "{}")["sum"]["value"] == 11.0
     assert client.node_counts(children[0].id) == {"success": 3}

@@ -344,13 +344,8 @@ class RemoteClient(RemoteAgents):
 
     def nodes(self, run_id: str) -> list[NodeRecord]:
         """Every node of a run, with the outputs of those that have some."""
-        listed = list(self._pages(f"/runs/{wire.quote_part(run_id)}/nodes", {}, None, 0))
-        return [
-            self.node(run_id, n["name"])
-            if n["state"] in ("success", "cached")
-            else wire.node_record(n)
-            for n in listed
-        ]
+        path = f"/runs/{wire.quote_part(run_id)}/nodes"
+        return [wire.node_record(n) for n in self._pages(path, {"detail": "true"}, None, 0)]
 
     def node(self, run_id: str, name: str) -> NodeRecord:
         return wire.node_record(

@@ -27,11 +27,20 @@ router = APIRouter(tags=["nodes"])
     summary="Nodes of a run in topological order: state, cache source, duration",
 )
 def list_nodes(
-    client: ClientDep, run_id: RunId, page: PageNo = 1, per_page: PerPage = DEFAULT_PER_PAGE
-) -> s.Page[s.NodeOut]:
+    client: ClientDep,
+    run_id: RunId,
+    page: PageNo = 1,
+    per_page: PerPage = DEFAULT_PER_PAGE,
+    detail: Annotated[bool, Query(description="each node as /nodes/{node} has it")] = False,
+) -> s.Page[s.NodeOut] | s.Page[s.NodeDetailOut]:
     nodes = sorted(client.nodes(client.run(run_id).id), key=lambda n: n.position)
+    if detail:  # outputs, error and key of every node in one request
+        details = [s.node_detail_out(n) for n in paged(nodes, page, per_page)]
+        return s.Page[s.NodeDetailOut](
+            items=details, total=len(nodes), page=page, per_page=per_page
+        )
     items = [s.node_out(n) for n in paged(nodes, page, per_page)]
-    return s.Page(items=items, total=len(nodes), page=page, per_page=per_page)
+    return s.Page[s.NodeOut](items=items, total=len(nodes), page=page, per_page=per_page)
 
 
 @router.get("/runs/{run_id}/nodes/{node}", summary="Describe a node")
