@@ -17,12 +17,14 @@ Targets (issue 12): p99 <= 100 ms and 0 errors. Verdicts are printed; the exit s
 when something broke (errors, or the sweep did not run during the load).
 
     python benchmarks/bench_load.py [--workers 0,1,2] [--requests 10000] [--clients 50]
+        [--postgres postgresql+psycopg://user:pw@host/db]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -32,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -127,10 +130,36 @@ def progress(env: dict[str, str], run_id: str) -> dict[str, Any]:
     return dict(data.get("node_progress") or {})
 
 
+@contextlib.contextmanager
+def database(postgres: str | None) -> Iterator[dict[str, str]]:
+    """The storage setting of one measurement: SQLite in the home (the embedded default), or a
+    fresh PostgreSQL database made beside ``postgres`` and dropped afterwards."""
+    if not postgres:
+        yield {}
+        return
+    import sqlalchemy as sa
+
+    url = sa.make_url(postgres)
+    name = f"accio_load_{os.getpid()}_{random.randrange(10**6)}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield {"ACCIO_DATABASE_URL": url.set(database=name).render_as_string(False)}
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
 def measure(workers: int, options: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="accio-load-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="accio-load-") as tmp,
+        database(options.postgres) as storage,
+    ):
         home = Path(tmp) / "home"
         env = {
+            **storage,
             **os.environ,
             "ACCIO_HOME": str(home),
             "ACCIO_PLUGINS": "accio.testing:operators",
@@ -213,10 +242,17 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=2, help="load-generating processes")
     parser.add_argument("--children", type=int, default=1000)
     parser.add_argument("--cpus", type=int, default=2, help="the scheduler's worker slots")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="store runs in a fresh PostgreSQL database made with this URL's role (the team "
+        "set-up) instead of SQLite",
+    )
     options = parser.parse_args()
     print(
         f"{options.requests} GETs from {options.clients} keep-alive clients "
         f"({options.procs} load processes) during a {options.children}-child sweep, "
+        f"{'PostgreSQL' if options.postgres else 'SQLite'}, "
         f"{os.cpu_count()} CPUs; targets p99 <= 100 ms, 0 errors"
     )
     print(
