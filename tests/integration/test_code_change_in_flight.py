@@ -10,20 +10,14 @@ code produced), never be served what the edited code computed. Everything goes t
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.clirun import AccioCli, free_port, pythonpath, wait_until
 
 pytestmark = pytest.mark.integration
-
-ACCIO = Path(sys.executable).parent / "accio"
 
 #: ``x + offset`` once the gate file exists; each start leaves a mark. The offset is in the class
 #: body, so that each version has its own code hash. It takes both cpus: nodes run one at a
@@ -79,33 +73,24 @@ ORIGINAL, EDITED = 1000, 2000  # same length: only the content (and mtime) diffe
 SWEEP = json.dumps({"workflow": "gated", "params": {"x": {"values": [1, 2]}}})
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Cli:
+class Cli(AccioCli):
     """The ``accio`` command on a home of its own, with two cpus."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.home = root / "home"
         self.plugins = root / "plugins"
         self.gate = root / "gate"
         self.plugins.mkdir()
         self.gate.mkdir()
-        path = [str(self.plugins), *filter(None, [os.environ.get("PYTHONPATH")])]
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("ACCIO_")},
-            "ACCIO_HOME": str(self.home),
-            "ACCIO_PLUGINS": "gatedmod:operators,answermod:operators",
-            "ACCIO_CPUS": "2",
-            "ACCIO_USER": "tester",
-            "PYTHONPATH": os.pathsep.join(path),
-            "ACCIO_HTTP": f"127.0.0.1:{free_port()}",
-            "COLUMNS": "200",
-        }
+        super().__init__(
+            root,
+            plugins="gatedmod:operators,answermod:operators",
+            timeout=120,
+            env={
+                "ACCIO_USER": "tester",
+                "PYTHONPATH": pythonpath(self.plugins),
+                "ACCIO_HTTP": f"127.0.0.1:{free_port()}",
+            },
+        )
         (self.plugins / "answermod.py").write_text(ANSWER)
         self.write(ORIGINAL)
 
@@ -113,17 +98,7 @@ class Cli:
         (self.plugins / "gatedmod.py").write_text(GATED.format(gate=str(self.gate), offset=offset))
 
     def __call__(self, *args: str, code: int = 0) -> str:
-        proc = subprocess.run(
-            [str(ACCIO), *args],
-            cwd=self.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert "Traceback" not in proc.stderr, proc.stderr
-        assert proc.returncode == code, f"accio {' '.join(args)}: {proc.stdout}{proc.stderr}"
-        return proc.stdout + proc.stderr
+        return self.run(*args, code=code).output
 
     def push(self, wf_id: str, graph: list[dict[str, Any]], params: list[Any]) -> None:
         document = {"id": wf_id, "params": params, "graph": graph}
@@ -152,21 +127,11 @@ def value(node: dict[str, Any]) -> float:
     return float(node["outputs"]["value"]["value"])
 
 
-def wait_for(predicate: Any, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while not predicate():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Cli]:
     tool = Cli(tmp_path)
     yield tool
-    if (tool.home / "scheduler.lock").exists():
-        subprocess.run(
-            [str(ACCIO), "server", "stop"], env=tool.env, capture_output=True, timeout=60
-        )
+    tool.stop()
 
 
 def test_results_of_code_edited_mid_run_are_never_served_to_the_reverted_code(
@@ -183,7 +148,7 @@ def test_results_of_code_edited_mid_run_are_never_served_to_the_reverted_code(
 
     # A: x=1 runs the original code and waits at the gate; x=2 waits for its cpus.
     parent, *children = cli.submit(SWEEP)
-    wait_for(lambda: (cli.gate / "started-1").exists())
+    wait_until(lambda: (cli.gate / "started-1").exists(), 60, "x=1 never started")
     assert not (cli.gate / "started-2").exists()
     cli.write(EDITED)
     (trigger,) = cli.submit("answer")  # any submission re-imports the edited plugin
