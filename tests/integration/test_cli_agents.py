@@ -5,20 +5,17 @@ says that no scheduler runs (and still succeeds)."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.clirun import AccioCli, Result
 
 pytestmark = pytest.mark.integration
 
-ACCIO = Path(sys.executable).parent / "accio"
 SLEEPY = {
     "id": "sleepy",
     "params": [{"name": "x", "kind": "double", "default_value": 1.0}],
@@ -26,31 +23,16 @@ SLEEPY = {
 }
 
 
-class Cli:
+class Cli(AccioCli):
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.home = root / "home"
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("ACCIO_")},
-            "ACCIO_HOME": str(self.home),
-            "ACCIO_PLUGINS": "accio.testing:operators",
-            "ACCIO_CPUS": "2",
-            "ACCIO_HTTP": "off",
-            "COLUMNS": "200",
-        }
+        super().__init__(root, env={"ACCIO_HTTP": "off"})
         (root / "sleepy.json").write_text(json.dumps(SLEEPY))
 
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [str(ACCIO), *args], cwd=self.root, env=self.env, capture_output=True, text=True,
-            timeout=60,
-        )  # fmt: skip
-        assert "Traceback" not in proc.stderr, proc.stderr
-        assert proc.returncode == 0, f"accio {' '.join(args)}: {proc.stdout}{proc.stderr}"
-        return proc
+    def __call__(self, *args: str) -> Result:
+        return self.run(*args)
 
     def agents(self) -> dict[str, Any]:
-        listing: dict[str, Any] = json.loads(self("get", "agents", "--json").stdout)
+        listing: dict[str, Any] = self("get", "agents", "--json").json()
         return listing
 
 
@@ -58,18 +40,15 @@ class Cli:
 def cli(tmp_path: Path) -> Iterator[Cli]:
     tool = Cli(tmp_path)
     yield tool
-    if (tool.home / "scheduler.lock").exists():
-        subprocess.run(
-            [str(ACCIO), "server", "stop"], env=tool.env, capture_output=True, timeout=60
-        )
+    tool.stop()
 
 
 def test_get_agents_shows_this_machine_running_the_submitted_node(cli: Cli) -> None:
     assert cli.agents() == {"scheduler": False, "executor": None, "updated": None, "agents": []}
-    assert "No scheduler runs" in cli("get", "agents").stdout
+    assert "No scheduler runs" in cli("get", "agents").out
 
     cli("push", "sleepy.json")
-    run_id = cli("submit", "--quiet", "sleepy").stdout.split()[0]
+    run_id = cli("submit", "--quiet", "sleepy").out.split()[0]
     deadline = time.time() + 45
     listing = cli.agents()
     while time.time() < deadline and not any(a["running"] for a in listing["agents"]):
@@ -81,12 +60,12 @@ def test_get_agents_shows_this_machine_running_the_submitted_node(cli: Cli) -> N
     assert agent["memory_bytes"] > 2**20 and agent["state"] == "running"
     assert (agent["running"], agent["tasks"]) == (1, [f"{run_id}/Sleep"])
 
-    table = cli("get", "agents").stdout
+    table = cli("get", "agents").out
     row = next(line for line in table.splitlines() if line.startswith(socket.gethostname()))
     assert row.split()[1:5] == ["local", "running", "2", agent_memory(agent)[0]]
     assert "1/2" in row and f"{run_id}/Sleep" in row
     assert table.split()[:5] == ["NAME", "TYPE", "STATE", "CPU", "RAM"]  # the original's names
-    assert "1 more..." in cli("get", "agents", "-n", "0").stdout
+    assert "1 more..." in cli("get", "agents", "-n", "0").out
 
     cli("kill", run_id)
     cli("server", "stop")

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.clirun import AccioCli, free_port, pythonpath
 
 from accio.client.client import Client
 from accio.errors import NotFoundError
@@ -28,7 +25,6 @@ from accio.ops.registry import OperatorRegistry
 
 pytestmark = pytest.mark.integration
 
-ACCIO = Path(sys.executable).parent / "accio"
 LINES, EVERY = 10, 0.3  # one line every 0.3 s for 3 s
 
 
@@ -52,51 +48,30 @@ def operators() -> list[type]:
     return [Chatty]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Cli:
+class Cli(AccioCli):
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.home = root / "home"
-        path = os.pathsep.join(
-            p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if p
+        here = Path(__file__).parent
+        super().__init__(
+            root,
+            plugins="test_live_logs:operators",
+            columns=None,
+            env={
+                "ACCIO_USER": "tester",
+                # this module is the plugin; it imports tests.clirun, from the repository root
+                "PYTHONPATH": pythonpath(here, here.parents[1]),
+                "ACCIO_HTTP": f"127.0.0.1:{free_port()}",  # 8765 may be taken by others
+            },
         )
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("ACCIO_")},
-            "ACCIO_HOME": str(self.home),
-            "ACCIO_PLUGINS": "test_live_logs:operators",
-            "ACCIO_CPUS": "2",
-            "ACCIO_USER": "tester",
-            "PYTHONPATH": path,
-            "ACCIO_HTTP": f"127.0.0.1:{free_port()}",  # 8765 may be taken by others
-        }
 
     def __call__(self, *args: str) -> str:
-        proc = subprocess.run(
-            [str(ACCIO), *args],
-            cwd=self.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert "Traceback" not in proc.stderr, proc.stderr
-        assert proc.returncode == 0, f"accio {' '.join(args)}: {proc.stdout}{proc.stderr}"
-        return proc.stdout
+        return self.run(*args).out
 
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Cli]:
     tool = Cli(tmp_path)
     yield tool
-    if (tool.home / "scheduler.lock").exists():
-        subprocess.run(
-            [str(ACCIO), "server", "stop"], env=tool.env, capture_output=True, timeout=60
-        )
+    tool.stop()
 
 
 def test_lines_show_while_the_node_runs(cli: Cli) -> None:
