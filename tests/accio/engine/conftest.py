@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from accio.client.client import Client
+from accio.config import Settings
 from accio.definitions.documents import workflow_from_document
 from accio.engine.events import (
     CacheLookedUp,
@@ -174,3 +177,14 @@ def check_consistent(machine: StateMachine) -> None:
 def machine() -> StateMachine:
     """Two slots of one cpu each; strict: a forbidden transition fails the test."""
     return StateMachine(Resources(2.0, 4096, 0), 2, strict=True)
+
+
+@pytest.fixture
+def local_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    """A client on a fresh home with the test operators and two cpus, that never starts a
+    scheduler process: tests drive a :class:`Scheduler` of their own on its storage."""
+    monkeypatch.setenv("ACCIO_PLUGINS", "accio.testing:operators")
+    monkeypatch.setenv("ACCIO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ACCIO_CPUS", "2")
+    with Client(settings=Settings.from_env(), autostart=False) as c:
+        yield c

@@ -6,7 +6,6 @@ import dataclasses
 import os
 import socket
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ import sqlalchemy as sa
 from accio.cli.commands.describe import ran_on_text
 from accio.client.client import Client
 from accio.client.models import node_detail_out, node_out
-from accio.config import Settings
 from accio.engine.scheduler import Scheduler
 from accio.executors.local import LocalExecutor
 from accio.executors.worker import ran_on
@@ -35,13 +33,9 @@ SUM = {
 
 
 @pytest.fixture
-def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    monkeypatch.setenv("ACCIO_PLUGINS", "accio.testing:operators")
-    monkeypatch.setenv("ACCIO_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("ACCIO_CPUS", "2")
-    with Client(settings=Settings.from_env(), autostart=False) as c:
-        c.push(SUM)
-        yield c
+def client(local_client: Client) -> Client:
+    local_client.push(SUM)
+    return local_client
 
 
 def run_locally(client: Client, spec: dict[str, object]) -> tuple[str, set[int]]:

@@ -6,14 +6,11 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from accio.client.client import Client
-from accio.config import Settings
 from accio.engine.scheduler import Scheduler
 from accio.executors.inline import InlineExecutor
 from accio.executors.local import LocalExecutor
@@ -45,14 +42,10 @@ SLOW: dict[str, Any] = {
 
 
 @pytest.fixture
-def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    monkeypatch.setenv("ACCIO_PLUGINS", "accio.testing:operators")
-    monkeypatch.setenv("ACCIO_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("ACCIO_CPUS", "2")
-    with Client(settings=Settings.from_env(), autostart=False) as c:
-        c.push(SUM)
-        c.push(SLOW)
-        yield c
+def client(local_client: Client) -> Client:
+    local_client.push(SUM)
+    local_client.push(SLOW)
+    return local_client
 
 
 def inline(client: Client) -> Scheduler:
