@@ -12,23 +12,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.clirun import AccioCli, Result, wait_until
 
 from accio.client.client import Client
 from accio.testing import registry
 
 pytestmark = pytest.mark.integration
-
-ACCIO = Path(sys.executable).parent / "accio"
 
 TOY = {
     "id": "toy",
@@ -83,47 +78,16 @@ SLEEPY = {
 }
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-class Cli:
+class Cli(AccioCli):
     """Runs ``accio`` in a directory holding the workflow files, on one Accio home."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.home = root / "home"
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("ACCIO_")},
-            "ACCIO_HOME": str(self.home),
-            "ACCIO_PLUGINS": "accio.testing:operators",
-            "ACCIO_CPUS": "2",
-            "ACCIO_USER": "tester",
-            "COLUMNS": "200",
-        }
+        super().__init__(root, env={"ACCIO_USER": "tester"})
         for doc in (TOY, ARITH, FAILING, SLEEPY):
             (root / f"{doc['id']}.json").write_text(json.dumps(doc))
 
     def __call__(self, *args: str, code: int | None = 0, **env: str) -> Result:
-        proc = subprocess.run(
-            [str(ACCIO), *args],
-            cwd=self.root,
-            env={**self.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        result = Result(proc.returncode, proc.stdout, proc.stderr)
-        assert "Traceback" not in proc.stderr, proc.stderr
-        if code is not None:
-            assert proc.returncode == code, f"accio {' '.join(args)}: {result}"
-        return result
+        return self.run(*args, code=code, **env)
 
     def many(self, *calls: Sequence[str], code: int | None = 0) -> list[Result]:
         """Independent commands, run in parallel (each pays its own start-up)."""
@@ -390,10 +354,12 @@ def test_server_kill_and_delete_a_running_sweep(cli: Cli) -> None:
     parent, *children = cli("submit", "--quiet", "sleepy_sweep.json").out.split()
     assert len(children) == 3
     with cli.reader() as reader:
-        deadline = time.time() + 30
-        while not any(c.state == "running" for c in reader.children(parent)):
-            assert time.time() < deadline, "no child started"
-            time.sleep(0.1)
+        wait_until(
+            lambda: any(c.state == "running" for c in reader.children(parent)),
+            30,
+            "no child started",
+            every=0.1,
+        )
     status = cli("server", "status", "--json").json()
     assert status["running"] is True and isinstance(status["pid"], int)
     assert status["home"] == str(cli.home) and sum(status["active_runs"].values()) == 1

@@ -8,19 +8,14 @@ starts in the background, which is never restarted between the submissions of a 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.clirun import AccioCli, free_port, pythonpath
 
 pytestmark = pytest.mark.integration
-
-ACCIO = Path(sys.executable).parent / "accio"
 
 PLUGIN = """
 from accio.ops.api import Port, operator
@@ -40,45 +35,26 @@ def operators():
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Cli:
+class Cli(AccioCli):
     def __init__(self, root: Path, plugins: str) -> None:
-        self.root = root
-        self.home = root / "home"
         self.plugins = root / "plugins"
         self.plugins.mkdir()
-        path = [str(self.plugins), *filter(None, [os.environ.get("PYTHONPATH")])]
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("ACCIO_")},
-            "ACCIO_HOME": str(self.home),
-            "ACCIO_PLUGINS": plugins,
-            "ACCIO_CPUS": "2",
-            "ACCIO_USER": "tester",
-            "PYTHONPATH": os.pathsep.join(path),
-            "ACCIO_HTTP": f"127.0.0.1:{free_port()}",  # 8765 may be taken by others
-            "COLUMNS": "200",
-        }
+        super().__init__(
+            root,
+            plugins=plugins,
+            timeout=120,
+            env={
+                "ACCIO_USER": "tester",
+                "PYTHONPATH": pythonpath(self.plugins),
+                "ACCIO_HTTP": f"127.0.0.1:{free_port()}",  # 8765 may be taken by others
+            },
+        )
 
     def plugin(self, module: str, name: str, value: float) -> None:
         (self.plugins / f"{module}.py").write_text(PLUGIN.format(name=name, value=value))
 
     def __call__(self, *args: str, code: int = 0, **env: str) -> str:
-        proc = subprocess.run(
-            [str(ACCIO), *args],
-            cwd=self.root,
-            env={**self.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert "Traceback" not in proc.stderr, proc.stderr
-        assert proc.returncode == code, f"accio {' '.join(args)}: {proc.stdout}{proc.stderr}"
-        return proc.stdout + proc.stderr
+        return self.run(*args, code=code, **env).output
 
     def workflow(self, wf_id: str, op: str) -> None:
         (self.root / f"{wf_id}.json").write_text(json.dumps({"id": wf_id, "graph": [{"op": op}]}))
@@ -107,10 +83,7 @@ def make_cli(tmp_path: Path) -> Iterator[Any]:
 
     yield make
     for tool in made:
-        if (tool.home / "scheduler.lock").exists():
-            subprocess.run(
-                [str(ACCIO), "server", "stop"], env=tool.env, capture_output=True, timeout=60
-            )
+        tool.stop()
 
 
 def test_edited_operator_runs_its_new_code_without_a_restart(make_cli: Any) -> None:

@@ -7,22 +7,18 @@ Real CLI, real auto-started scheduler process (which serves the UI), real Chromi
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.clirun import AccioCli, free_port, pythonpath
 
 from .test_browser import browser, page  # noqa: F401 - shared fixtures (skip without Chromium)
 
 pytestmark = pytest.mark.integration
 
-ACCIO = Path(sys.executable).parent / "accio"
 LINES, EVERY = 16, 0.4  # one line every 0.4 s for 6.4 s
 
 
@@ -53,44 +49,25 @@ def operators():
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Cli:
+class Cli(AccioCli):
     """The ``accio`` command on a fresh home, with this module as its plugin."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.home = root / "home"
         (root / "plugin").mkdir()
         (root / "plugin" / "talkative_plugin.py").write_text(PLUGIN)
-        path = os.pathsep.join(
-            p for p in (str(root / "plugin"), os.environ.get("PYTHONPATH")) if p
+        super().__init__(
+            root,
+            plugins="talkative_plugin:operators",
+            columns=None,
+            timeout=90,
+            env={
+                "PYTHONPATH": pythonpath(root / "plugin"),
+                "ACCIO_HTTP": f"127.0.0.1:{free_port()}",
+            },
         )
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("ACCIO_")},
-            "ACCIO_HOME": str(self.home),
-            "ACCIO_PLUGINS": "talkative_plugin:operators",
-            "ACCIO_CPUS": "2",
-            "PYTHONPATH": path,
-            "ACCIO_HTTP": f"127.0.0.1:{_free_port()}",
-        }
 
     def __call__(self, *args: str) -> str:
-        proc = subprocess.run(
-            [str(ACCIO), *args],
-            cwd=self.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
-        assert "Traceback" not in proc.stderr, proc.stderr
-        assert proc.returncode == 0, f"accio {' '.join(args)}: {proc.stdout}{proc.stderr}"
-        return proc.stdout + proc.stderr
+        return self.run(*args).output
 
 
 @pytest.fixture
@@ -112,10 +89,7 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
     }
     (tmp_path / "talk.json").write_text(json.dumps(workflow))
     yield tool
-    if (tool.home / "scheduler.lock").exists():
-        subprocess.run(
-            [str(ACCIO), "server", "stop"], env=tool.env, capture_output=True, timeout=60
-        )
+    tool.stop()
 
 
 def _ui_url(output: str) -> str:
