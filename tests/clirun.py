@@ -2,7 +2,9 @@
 
 :class:`AccioCli` runs the console script in a subprocess on an Accio home of its own, with an
 environment built from this process's minus every ``ACCIO_*`` variable (so a developer's or CI's
-settings never leak in), plus the home, plugins and cpus the test asks for. Tests import it as
+settings never leak in), plus the home, plugins and cpus the test asks for. :class:`InProcess`
+runs ``accio.cli.main.main`` in the test's own process (fast, no scheduler unless asked), its
+streams read from ``capsys``, on a home set by :func:`use_home`. Tests import them as
 ``from tests.clirun import AccioCli`` (CI runs ``python -m pytest`` from the repository root).
 """
 
@@ -18,6 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+import pytest
+
+from accio.cli.main import main
+from accio.client.local import LocalClient
+from accio.config import Settings
 
 ACCIO = Path(sys.executable).parent / "accio"
 
@@ -127,3 +135,36 @@ class AccioCli:
             subprocess.run(
                 [str(ACCIO), "server", "stop"], env=self.env, capture_output=True, timeout=60
             )
+
+
+def use_home(monkeypatch: pytest.MonkeyPatch, home: Path, **env: str) -> None:
+    """This process's ``accio`` on ``home`` with the test operators, as user ``tester``: no
+    server or database from the caller's environment. ``env`` sets more variables."""
+    for name in ("ACCIO_SERVER", "ACCIO_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ACCIO_HOME", str(home))
+    monkeypatch.setenv("ACCIO_PLUGINS", "accio.testing:operators")
+    monkeypatch.setenv("ACCIO_USER", "tester")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+class InProcess:
+    """``accio`` through ``main`` in this process; subclasses (dataclasses) hold ``capsys``."""
+
+    capsys: pytest.CaptureFixture[str]
+
+    def __call__(self, *args: str, code: int | None = 0) -> Result:
+        """``accio ARGS``: no traceback, and exit code ``code`` (any when ``None``)."""
+        self.capsys.readouterr()
+        result = main(list(args))
+        captured = self.capsys.readouterr()
+        output = Result(result, captured.out, captured.err)
+        assert "Traceback" not in output.err
+        if code is not None:
+            assert result == code, f"accio {' '.join(args)}: {output}"
+        return output
+
+    def client(self) -> LocalClient:
+        """The library on the same home (settings from the environment), no scheduler start."""
+        return LocalClient(settings=Settings.from_env(), autostart=False)

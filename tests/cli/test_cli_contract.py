@@ -17,12 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.clirun import InProcess, use_home
 
-from accio.cli.main import main
-from accio.client.local import LocalClient
 from accio.client.models import NodeDetailOut, RunDetailOut, RunOut, SubmitOut
 from accio.client.sweeps import sweep_records
-from accio.config import Settings
 
 WORKFLOW: dict[str, Any] = {
     "id": "adder",
@@ -43,17 +41,7 @@ SWEEP: dict[str, Any] = {"workflow": "adder", "params": {"a": {"values": [1, 2, 
 
 
 @dataclass
-class Output:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@dataclass
-class Env:
+class Env(InProcess):
     """A home, a folder holding the workflow file, and another holding only run files."""
 
     home: Path
@@ -61,29 +49,12 @@ class Env:
     runs: Path
     capsys: pytest.CaptureFixture[str]
 
-    def __call__(self, *args: str, code: int | None = 0) -> Output:
-        self.capsys.readouterr()
-        result = main(list(args))
-        captured = self.capsys.readouterr()
-        output = Output(result, captured.out, captured.err)
-        assert "Traceback" not in output.err
-        if code is not None:
-            assert result == code, f"accio {' '.join(args)}: {output}"
-        return output
-
-    def client(self) -> LocalClient:
-        return LocalClient(settings=Settings.from_env(), autostart=False)
-
 
 @pytest.fixture
 def env(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Env:
-    for name in ("ACCIO_SERVER", "ACCIO_DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ACCIO_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("ACCIO_PLUGINS", "accio.testing:operators")
-    monkeypatch.setenv("ACCIO_USER", "tester")
+    use_home(monkeypatch, tmp_path / "home")
     workflows, runs = tmp_path / "workflows", tmp_path / "runs"
     workflows.mkdir()
     runs.mkdir()

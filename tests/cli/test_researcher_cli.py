@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.clirun import InProcess, use_home
 
-from accio.cli.main import main
-from accio.client.local import LocalClient
 from accio.client.models import RunDetailOut, WaitOut
-from accio.config import Settings
 
 ADDER: dict[str, Any] = {
     "id": "adder",
@@ -53,33 +51,10 @@ FAILING: dict[str, Any] = {
 
 
 @dataclass
-class Output:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@dataclass
-class Cli:
+class Cli(InProcess):
     home: Path
     tmp: Path
     capsys: pytest.CaptureFixture[str]
-
-    def __call__(self, *args: str, code: int | None = 0) -> Output:
-        self.capsys.readouterr()
-        result = main(list(args))
-        captured = self.capsys.readouterr()
-        output = Output(result, captured.out, captured.err)
-        assert "Traceback" not in output.err
-        if code is not None:
-            assert result == code, f"accio {' '.join(args)}: {output}"
-        return output
-
-    def client(self) -> LocalClient:
-        return LocalClient(settings=Settings.from_env(), autostart=False)
 
     def execute(self) -> None:
         with self.client() as client:
@@ -98,11 +73,7 @@ class Cli:
 def cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Cli:
-    for name in ("ACCIO_SERVER", "ACCIO_DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ACCIO_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("ACCIO_PLUGINS", "accio.testing:operators")
-    monkeypatch.setenv("ACCIO_USER", "tester")
+    use_home(monkeypatch, tmp_path / "home")
     monkeypatch.chdir(tmp_path)
     return Cli(tmp_path / "home", tmp_path, capsys)
 

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.clirun import InProcess, use_home
 
 from accio.cli.main import main
 from accio.client.local import LocalClient
-from accio.config import Settings
 
 pytest.importorskip("optuna")
 
@@ -55,49 +55,21 @@ SPEC: dict[str, Any] = {
 
 
 @dataclass
-class Output:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@dataclass
-class Env:
+class Env(InProcess):
     root: Path
     capsys: pytest.CaptureFixture[str]
-
-    def __call__(self, *args: str, code: int | None = 0) -> Output:
-        self.capsys.readouterr()
-        result = main(list(args))
-        captured = self.capsys.readouterr()
-        output = Output(result, captured.out, captured.err)
-        assert "Traceback" not in output.err
-        if code is not None:
-            assert result == code, f"accio {' '.join(args)}: {output}"
-        return output
 
     def spec(self, name: str = "spec.json", **changes: Any) -> str:
         doc = {**SPEC, **changes}
         (self.root / name).write_text(json.dumps({k: v for k, v in doc.items() if v is not None}))
         return name
 
-    def client(self) -> LocalClient:
-        return LocalClient(settings=Settings.from_env(), autostart=False)
-
 
 @pytest.fixture
 def env(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Iterator[Env]:
-    for name in ("ACCIO_SERVER", "ACCIO_DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ACCIO_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("ACCIO_PLUGINS", "accio.testing:operators")
-    monkeypatch.setenv("ACCIO_CPUS", "1")
-    monkeypatch.setenv("ACCIO_USER", "tester")
+    use_home(monkeypatch, tmp_path / "home", ACCIO_CPUS="1")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "shift.json").write_text(json.dumps(WORKFLOW))
     e = Env(tmp_path, capsys)
