@@ -58,6 +58,21 @@ def pythonpath(*dirs: Path | str) -> str:
     return os.pathsep.join(p for p in (*map(str, dirs), os.environ.get("PYTHONPATH")) if p)
 
 
+def run_module(
+    argv: list[str], env: dict[str, str], timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    """``python -m accio.cli.main ARGV`` as a user runs it (its own process, exit code and both
+    streams, never checked), with ``env`` over this process's whole environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "accio.cli.main", *argv],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 @dataclass
 class Result:
     """What a command gave back: exit code and both streams."""

@@ -8,13 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
+from tests.clirun import run_module, wait_until
 
 from accio.client.local import LocalClient
 from accio.config import Settings
@@ -25,19 +25,12 @@ def _settings(home: Path) -> Settings:
     return Settings.from_env({"ACCIO_HOME": str(home), "ACCIO_USER": "u"})
 
 
-def _wait_for(predicate: object, timeout: float = 20.0) -> None:
-    deadline = time.time() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_background_scheduler_serves_http_and_stops(tmp_path: Path) -> None:
     settings = _settings(tmp_path / "home")
     assert daemon.server_url(settings.home) is None
     assert daemon.start_background(settings, idle_timeout=60, http="127.0.0.1:0")
     try:
-        _wait_for(lambda: daemon.server_url(settings.home) is not None)
+        wait_until(lambda: daemon.server_url(settings.home) is not None, 20, "timed out")
         url = daemon.server_url(settings.home)
         assert url is not None
         assert httpx.get(f"{url}/api/v1/runs", timeout=5).json()["total"] == 0
@@ -65,7 +58,7 @@ def test_foreground_scheduler_passes_signals_on(signum: int, tmp_path: Path) -> 
     )
     launcher = subprocess.Popen([sys.executable, "-c", code], env={**os.environ})
     try:
-        _wait_for(lambda: daemon.running_pid(home) is not None)
+        wait_until(lambda: daemon.running_pid(home) is not None, 20, "timed out")
         assert daemon.running_pid(home) != launcher.pid  # the scheduler is its child
         launcher.send_signal(signum)  # to the launcher alone, not its process group
         assert launcher.wait(timeout=20) == 0
@@ -102,20 +95,6 @@ def test_service_command_line(flag: str | None, tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------- the UI is always there
-def _cli(
-    argv: list[str], env: dict[str, str], timeout: float = 90
-) -> subprocess.CompletedProcess[str]:
-    """``accio ARGV`` as a user runs it: its own process, exit code and both streams."""
-    return subprocess.run(
-        [sys.executable, "-m", "accio.cli.main", *argv],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def _env(home: Path, **extra: str) -> dict[str, str]:
     env = {"ACCIO_HOME": str(home), "ACCIO_USER": "u", "ACCIO_PLUGINS": "accio.testing:operators"}
     return {**env, "ACCIO_SERVER": "", **extra}
@@ -136,7 +115,7 @@ def busy_port() -> Iterator[int]:
 @pytest.mark.parametrize("address", ["notaport", "127.0.0.1:abc", "127.0.0.1:70000", ":8765"])
 def test_server_start_refuses_a_malformed_address(address: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
-    done = _cli(["server", "start", "--http", address], _env(home))
+    done = run_module(["server", "start", "--http", address], _env(home))
     assert done.returncode == 1, done
     assert "bad HTTP address" in done.stderr and "Traceback" not in done.stderr
     assert "started" not in done.stdout
@@ -145,7 +124,7 @@ def test_server_start_refuses_a_malformed_address(address: str, tmp_path: Path) 
 
 def test_server_start_refuses_a_public_address_with_auth_off(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    done = _cli(["server", "start", "--http", "0.0.0.0:0"], _env(home))
+    done = run_module(["server", "start", "--http", "0.0.0.0:0"], _env(home))
     try:
         assert done.returncode == 1, done
         assert "authentication off" in done.stderr and "ACCIO_AUTH=on" in done.stderr
@@ -157,14 +136,14 @@ def test_server_start_refuses_a_public_address_with_auth_off(tmp_path: Path) -> 
 
 def test_server_start_fails_when_the_port_is_taken(busy_port: int, tmp_path: Path) -> None:
     home = tmp_path / "home"
-    done = _cli(["server", "start", "--http", f"127.0.0.1:{busy_port}"], _env(home))
+    done = run_module(["server", "start", "--http", f"127.0.0.1:{busy_port}"], _env(home))
     try:
         assert done.returncode == 4, done
         assert "Address already in use" in done.stderr and "Traceback" not in done.stderr
         assert "started" not in done.stdout
         assert not daemon.is_running(home)  # nothing left running
         env = {**_env(home), "ACCIO_AUTH": "on"}  # a name not known to be loopback needs auth
-        done = _cli(["server", "start", "--http", "no-such-host.invalid:8000"], env)
+        done = run_module(["server", "start", "--http", "no-such-host.invalid:8000"], env)
         assert done.returncode == 4 and "unknown host" in done.stderr
         assert not daemon.is_running(home)
     finally:
@@ -184,9 +163,9 @@ def test_an_auto_started_scheduler_serves_the_ui_on_a_free_port(
         assert "Address already in use" in report.message
         assert daemon.server_url(home) == report.url
         assert httpx.get(f"{report.url}/health", timeout=5).json() == {"status": "ok"}
-        done = _cli(["server", "status", "--json"], _env(home))
+        done = run_module(["server", "status", "--json"], _env(home))
         assert json.loads(done.stdout)["url"] == report.url
-        done = _cli(["server", "start"], _env(home))  # already running: says where
+        done = run_module(["server", "start"], _env(home))  # already running: says where
         assert done.returncode == 0 and f"Web UI and REST API at {report.url}" in done.stdout
     finally:
         assert daemon.stop(home)
@@ -210,18 +189,18 @@ def test_submit_prints_the_ui_and_ui_opens_it(tmp_path: Path) -> None:
         )
     )
     try:
-        assert _cli(["push", str(workflow)], env).returncode == 0
-        done = _cli(["submit", "one", "x=2", "--seed=1"], env)
+        assert run_module(["push", str(workflow)], env).returncode == 0
+        done = run_module(["submit", "one", "x=2", "--seed=1"], env)
         assert done.returncode == 0, done
         lines = [line for line in done.stdout.splitlines() if line.startswith("Web UI: ")]
         assert len(lines) == 1
         url = daemon.server_url(home)
         assert url is not None and lines[0].startswith(f"Web UI: {url}/runs/")
         assert httpx.get(lines[0].removeprefix("Web UI: "), timeout=10).status_code == 200
-        done = _cli(["ui"], env)
+        done = run_module(["ui"], env)
         assert done.returncode == 0 and done.stdout.strip() == url
-        _wait_for(lambda: opened.exists() and opened.read_text().strip() == url)
-        done = _cli(["ui", "--no-browser"], {**env, "BROWSER": "", "DISPLAY": ""})
+        wait_until(lambda: opened.exists() and opened.read_text().strip() == url, 20, "timed out")
+        done = run_module(["ui", "--no-browser"], {**env, "BROWSER": "", "DISPLAY": ""})
         assert done.stdout.strip() == url
         assert opened.read_text().split() == [url]  # printed, not opened again
     finally:
@@ -232,18 +211,18 @@ def test_a_scheduler_without_http_and_a_stale_url_file(tmp_path: Path) -> None:
     """A server.url left by a killed scheduler is not reported live; start says how to get a UI."""
     home = tmp_path / "home"
     env = _env(home, ACCIO_HTTP="off")
-    done = _cli(["server", "start"], env)
+    done = run_module(["server", "start"], env)
     try:
         assert done.returncode == 0 and "Web UI" not in done.stdout
         assert daemon.running_pid(home) is not None
         daemon.url_path(home).write_text("http://127.0.0.1:1\n999999\n")  # a dead pid's file
         assert daemon.server_url(home) is None
-        status = _cli(["server", "status"], env)
+        status = run_module(["server", "status"], env)
         assert "not served" in status.stdout and "127.0.0.1:1" not in status.stdout
-        done = _cli(["server", "start", "--http", "127.0.0.1:0"], _env(home))
+        done = run_module(["server", "start", "--http", "127.0.0.1:0"], _env(home))
         assert done.returncode == 0 and "already running" in done.stdout
         assert "accio server stop" in done.stdout and "127.0.0.1:1" not in done.stdout
-        ui = _cli(["ui"], _env(home))
+        ui = run_module(["ui"], _env(home))
         assert ui.returncode == 4 and "serves no web UI" in ui.stderr
     finally:
         daemon.stop(home)
@@ -258,7 +237,7 @@ def test_a_killed_scheduler_leaves_no_live_url(tmp_path: Path) -> None:
     pid = daemon.running_pid(home)
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    _wait_for(lambda: not daemon.is_running(home))
+    wait_until(lambda: not daemon.is_running(home), 20, "timed out")
     assert daemon.url_path(home).exists()  # left behind
     assert daemon.server_url(home) is None
     report = daemon.launch(replace(settings, serve_http=False), idle_timeout=60)

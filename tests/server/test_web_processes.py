@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from tests.clirun import run_module, wait_until
 
 from accio.client.local import LocalClient
 from accio.config import Settings
@@ -26,17 +25,6 @@ from accio.engine import daemon
 from accio.storage.accounts import UserRecord, new_token
 
 pytestmark = pytest.mark.integration
-
-
-def _cli(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "accio.cli.main", *argv],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
 
 
 def _web_processes(scheduler: int) -> list[psutil.Process]:
@@ -51,13 +39,6 @@ def _web_processes(scheduler: int) -> list[psutil.Process]:
     return found
 
 
-def _wait(predicate: object, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 class Server:
     def __init__(self, home: Path, **extra: str) -> None:
         self.home = home
@@ -70,7 +51,7 @@ class Server:
         }
 
     def start(self, address: str = "127.0.0.1:0") -> str:
-        done = _cli(["server", "start", "--http", address], self.env)
+        done = run_module(["server", "start", "--http", address], self.env)
         assert done.returncode == 0, done.stderr
         url = daemon.server_url(self.home)
         assert url
@@ -83,7 +64,7 @@ class Server:
         return pid
 
     def stop(self) -> None:
-        _cli(["server", "stop"], self.env)
+        run_module(["server", "stop"], self.env)
 
 
 @pytest.fixture
@@ -118,7 +99,7 @@ def test_a_dead_web_process_is_replaced(server: Server) -> None:
         pids = {p.pid for p in _web_processes(server.pid)}
         return len(pids) == 2 and killed.pid not in pids
 
-    _wait(replaced)
+    wait_until(replaced, 15, "timed out")
     with httpx.Client(base_url=url, timeout=10) as http:
         for _ in range(10):
             assert http.get("/api/v1/runs").status_code == 200
@@ -129,7 +110,9 @@ def test_a_killed_scheduler_leaves_no_web_process_and_frees_its_port(server: Ser
     port = url.rsplit(":", 1)[1]
     web = _web_processes(server.pid)
     os.kill(server.pid, signal.SIGKILL)
-    _wait(lambda: not any(p.is_running() and p.status() != "zombie" for p in web), 5)
+    wait_until(
+        lambda: not any(p.is_running() and p.status() != "zombie" for p in web), 5, "timed out"
+    )
     again = server.start(f"127.0.0.1:{port}")  # strict: fails if an orphan holds the port
     assert again == url
     assert httpx.get(f"{url}/health", timeout=10).status_code == 200
