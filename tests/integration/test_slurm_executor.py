@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -70,12 +69,6 @@ def slurm() -> None:
         if os.environ.get("CI") == "true" or os.environ.get("ACCIO_TEST_SLURM") == "1":
             pytest.fail(f"{message} (CI=true or ACCIO_TEST_SLURM=1 requires it)")
         pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def accio(env: dict[str, str], cwd: Path, *args: str, timeout: float = 90) -> str:
