@@ -287,3 +287,14 @@ def test_named_servers_end_to_end(
     assert _run(capsys, "login", team.url + "/", "--token", team.token)[0] == 0
     assert team.token in laptop.read_text()
     assert len(json.loads((laptop.parent / "credentials.json").read_text())) == 1
+
+
+def test_ui_opens_a_named_clusters_page_even_with_the_local_ui_off(
+    laptop: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ACCIO_HTTP", "off")  # this laptop serves no UI of its own
+    _run(capsys, "cluster", "add", "team", UNREACHABLE)
+    code, out, _ = _run(capsys, "--cluster", "team", "ui", "--no-browser")
+    assert (code, out.strip()) == (0, UNREACHABLE)
+    code, _, err = _run(capsys, "ui", "--no-browser")  # the local home: its UI is off
+    assert code == EXIT_USAGE and "ACCIO_HTTP=off" in err

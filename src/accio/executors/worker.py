@@ -32,7 +32,7 @@ from accio.errors import NotFoundError, ValueParseError
 from accio.executors.base import LogEntry, NodeTask, TaskLogs, TaskResult
 from accio.ops.api import OperatorSpec
 from accio.ops.context import OperatorContext
-from accio.ops.registry import OperatorRegistry, _is_stale, default_registry
+from accio.ops.registry import OperatorRegistry, default_registry, is_stale
 from accio.values.canonical import from_canonical, to_canonical
 from accio.values.parse import check_value, parse_json
 from accio.values.types import Dataset, DataType, FrozenMap
@@ -278,10 +278,10 @@ def ran_code(spec: OperatorSpec) -> str:
     if known is not None:
         return known
     module = impl.__module__
-    if _is_stale(module):
+    if is_stale(module):
         return ""
     code_hash = spec.code_hash
-    if _is_stale(module):  # edited while it was being read
+    if is_stale(module):  # edited while it was being read
         return ""
     if code_hash == hashlib.sha256(f"{module}.{impl.__qualname__}".encode()).hexdigest():
         return ""  # no source to hash: code_hash names the class, not its code

@@ -143,7 +143,7 @@ class OperatorRegistry:
         if self._group is None:
             return False
         found = self._entry_points()
-        stale = sorted(m for m in self._modules if _is_stale(m))
+        stale = sorted(m for m in self._modules if is_stale(m))
         if not stale and not self.load_errors and _pairs(found) == self._loaded:
             return False
         before = {s.name: s.impl for s in self._specs.values()}
@@ -243,7 +243,9 @@ def _stamp(name: str) -> None:
             _stamps[name] = stat
 
 
-def _is_stale(name: str) -> bool:
+def is_stale(name: str) -> bool:
+    """Whether module ``name``'s source changed on disk since it was imported (its code, as
+    read now, is not the code this process runs)."""
     known = _stamps.get(name)
     return known is not None and _source_stat(name) != known
 

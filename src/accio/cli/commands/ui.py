@@ -15,9 +15,8 @@ import webbrowser
 from typing import Any
 
 from accio.cli import render as out
-from accio.cli.commands.common import command, open_client
+from accio.cli.commands.common import cli_settings, command, open_client
 from accio.client.contract import AccioClient
-from accio.config import Settings
 from accio.errors import EXIT_OK, RuntimeFailure, UsageError
 
 
@@ -34,7 +33,7 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = cli_settings()  # a named cluster (--cluster) is a server too
     if not settings.server and not settings.serve_http:
         raise UsageError("the web UI is off (ACCIO_HTTP=off): unset it, then run 'accio ui'")
     url = web_url(open_client(autostart=True, operators=False))
