@@ -340,27 +340,28 @@ class StateMachine(StateLedger):
             node.cache_source = None
             if node.error is not None and node.error.get("reason") != "repaired":
                 node.error = None  # a repair note stays: describe shows it
-            key_of_ran_code(self, run, node, result)  # cached under the code that ran
+            memoize = key_of_ran_code(self, run, node, result)  # under the code that ran
             self._artifacts.extend(result.artifacts)
             plan = node.plan
             key = node.key
             assert key is not None and node.components is not None and node.outputs is not None
-            self._cache_entries.append(
-                (
-                    key,
-                    plan.spec.name,
-                    plan.spec.version,
-                    node.components.code_hash,
-                    node.components,
-                    node.outputs,
-                    run.record.id,
-                    plan.name,
-                    now,
-                    max(0.0, (result.finished or now) - (result.started or now)),
-                    node.forced,
+            if memoize:  # not when the code that ran is unknown
+                self._cache_entries.append(
+                    (
+                        key,
+                        plan.spec.name,
+                        plan.spec.version,
+                        node.components.code_hash,
+                        node.components,
+                        node.outputs,
+                        run.record.id,
+                        plan.name,
+                        now,
+                        max(0.0, (result.finished or now) - (result.started or now)),
+                        node.forced,
+                    )
                 )
-            )
-            self._remember(key, node.outputs, run.record.id)
+                self._remember(key, node.outputs, run.record.id)
             self._transition(run, node, "success", f"task {result.task_id} succeeded")
             self._node_done(run, node)
             self._release_joiners(node, run.record.id)

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from accio.engine.runs import ActiveRun, NodeRun
-from accio.executors.base import TaskResult
+from accio.executors.base import UNKNOWN_CODE, TaskResult
 from accio.storage.records import LogLine
 
 if TYPE_CHECKING:
@@ -28,15 +28,27 @@ CODE_CHANGED = "code_changed"
 
 def key_of_ran_code(
     machine: StateMachine, run: ActiveRun, node: NodeRun, result: TaskResult
-) -> None:
+) -> bool:
     """``node`` succeeded with ``result``: if the worker ran other operator code than the
     node's key names, the node, its joiners and their cache entry take the key of the code
     that ran (same components but the code hash: the key is computed by
-    :meth:`KeyComponents.key`, as for any node)."""
+    :meth:`KeyComponents.key`, as for any node). False: the code that ran is unknown
+    (:data:`UNKNOWN_CODE`), so the result must not be memoized at all."""
     ran = result.code_hash
     planned = node.components
+    if ran == UNKNOWN_CODE:
+        message = (
+            f"{node.plan.spec.name}'s code changed on disk after the worker imported it: the "
+            "code that ran cannot be hashed, so this result is used but not memoized"
+        )
+        if node.error is None:
+            node.error = note(message, planned.code_hash if planned else "", ran, node.key)
+        machine._logs.append(
+            LogLine(run.record.id, node.plan.name, machine._now, "stderr", f"[accio] {message}")
+        )
+        return False
     if not ran or planned is None or ran == planned.code_hash:
-        return
+        return True
     old = node.key
     node.components = components = replace(planned, code_hash=ran)
     node.key = key = components.key()
@@ -62,6 +74,7 @@ def key_of_ran_code(
     machine._logs.append(
         LogLine(run.record.id, name, machine._now, "stderr", f"[accio] {message}")
     )
+    return True
 
 
 def note(message: str, planned: str, ran: str, planned_key: str | None) -> dict[str, Any]:

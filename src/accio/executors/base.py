@@ -41,6 +41,11 @@ class NodeTask:
 
 ResultStatus = Literal["success", "failed", "crashed", "killed"]
 
+#: :attr:`TaskResult.code_hash` of a task whose operator code is not the code now on disk (the
+#: module was edited after this worker imported it): the hash of what ran cannot be known, so
+#: the result is used but never memoized.
+UNKNOWN_CODE = "?"
+
 
 @dataclass(frozen=True)
 class TaskResult:

@@ -29,7 +29,7 @@ from typing import Any
 from accio.cache.artifacts import ArtifactStore, CorruptArtifact
 from accio.cache.stores import open_store
 from accio.errors import NotFoundError, ValueParseError
-from accio.executors.base import LogEntry, NodeTask, TaskLogs, TaskResult
+from accio.executors.base import UNKNOWN_CODE, LogEntry, NodeTask, TaskLogs, TaskResult
 from accio.ops.api import OperatorSpec
 from accio.ops.context import OperatorContext
 from accio.ops.registry import OperatorRegistry, default_registry, is_stale
@@ -265,13 +265,14 @@ def _execute(
 
 
 def ran_code(spec: OperatorSpec) -> str:
-    """The code hash of the operator class this worker runs, "" when unknown (the scheduler
-    then keeps the planned key).
+    """The code hash of the operator class this worker runs: "" when it has no source (the
+    scheduler then keeps the planned key, computed the same way), :data:`UNKNOWN_CODE` when
+    its module changed on disk since this worker imported it (the result is then not
+    memoized: the code that ran can no longer be hashed).
 
     :attr:`OperatorSpec.code_hash` reads the source file, which may have been edited since
-    the class was imported: a module changed on disk since (and not re-imported) gives "",
-    never the hash of code that does not run. Known hashes are kept per class, read before
-    the task runs.
+    the class was imported; it is never taken for the hash of code that does not run. Known
+    hashes are kept per class, read before the task runs.
     """
     impl = spec.impl
     known = _code_hashes.get(impl)
@@ -279,10 +280,10 @@ def ran_code(spec: OperatorSpec) -> str:
         return known
     module = impl.__module__
     if is_stale(module):
-        return ""
+        return UNKNOWN_CODE
     code_hash = spec.code_hash
     if is_stale(module):  # edited while it was being read
-        return ""
+        return UNKNOWN_CODE
     if code_hash == hashlib.sha256(f"{module}.{impl.__qualname__}".encode()).hexdigest():
         return ""  # no source to hash: code_hash names the class, not its code
     _code_hashes[impl] = code_hash

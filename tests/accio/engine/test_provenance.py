@@ -14,7 +14,7 @@ from typing import Any
 from accio.engine.events import Command, LookUpCache, Persist
 from accio.engine.machine import StateMachine
 from accio.engine.provenance import CODE_CHANGED
-from accio.executors.base import NodeTask, TaskResult
+from accio.executors.base import UNKNOWN_CODE, NodeTask, TaskResult
 
 from .conftest import answer, drive, finished, loaded, of_type, run_record, submitted, success
 
@@ -119,3 +119,21 @@ def test_a_failure_is_never_rekeyed(machine: StateMachine) -> None:
     commands = drive(machine, finished(replace(failed, code_hash=NEW_CODE)))
     assert node.state == "failed" and node.key == planned_key
     assert not entries(commands)
+
+
+def test_a_result_of_unknown_code_is_used_but_never_memoized(machine: StateMachine) -> None:
+    """A worker that imported the module before it was edited on disk (a Dask worker, say)
+    runs code whose hash it cannot know: the run goes on with the result, but no key may
+    name it, or some later run would be served outputs its code never produced."""
+    tasks = start(machine, "r1")
+    node = machine.runs["r1"].nodes["In"]
+    planned_key = node.key
+    commands = drive(
+        machine, finished(ran(tasks["In"], UNKNOWN_CODE, 5.0), success(tasks["Other"]))
+    )
+    assert node.state == "success" and node.output_values()["value"]["value"] == 5.0
+    assert ("r1", "In") not in entries(commands) and ("r1", "Other") in entries(commands)
+    assert planned_key not in machine._recent
+    assert node.error is not None and "not memoized" in node.error["message"]
+    (total,) = submitted(commands)  # downstream goes on with it
+    assert total.node == "Sum"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from accio.executors.base import NodeTask, TaskResult
+from accio.executors.base import UNKNOWN_CODE, NodeTask, TaskResult
 from accio.executors.worker import execute_task, ran_code
 from accio.ops.api import Port, operator, spec_of
 from accio.ops.registry import OperatorRegistry
@@ -49,7 +49,7 @@ def test_a_result_names_the_code_that_ran(tmp_path: Path, write_plugin: Writer) 
     assert new.code_hash not in ("", first.code_hash)
 
 
-def test_a_source_edited_before_the_first_task_gives_no_hash(
+def test_a_source_edited_before_the_first_task_gives_an_unknown_hash(
     tmp_path: Path, write_plugin: Writer
 ) -> None:
     module = write_plugin(1.0)
@@ -60,7 +60,7 @@ def test_a_source_edited_before_the_first_task_gives_no_hash(
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     result = execute_task(task("Printer"), str(tmp_path / "artifacts"), registry)
     assert result.status == "success" and '"value":1.0' in (result.outputs or "")
-    assert result.code_hash == ""  # unknown, never the hash of the edited file
+    assert result.code_hash == UNKNOWN_CODE  # never the hash of the edited file
 
 
 def test_an_operator_without_source_gives_no_hash(tmp_path: Path) -> None:
