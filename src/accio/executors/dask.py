@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import socket
 import statistics
@@ -40,6 +41,8 @@ from accio.executors.agents import Agent, batch_jobs, dask_agents, task_label
 from accio.executors.base import Executor, NodeTask, TaskLogs, TaskResult
 from accio.executors.worker import LivePump, batch_job, execute_task
 from accio.storage.records import LogLine
+
+log = logging.getLogger("accio.executors.dask")
 
 #: Dask event topic of the lines of running tasks.
 LIVE_TOPIC = "accio-live-logs"
@@ -325,6 +328,17 @@ class DaskExecutor(Executor):
             TaskResult(t.task_id, "crashed", error={**error, "causes": []}, finished=now)
             for t in tasks
         ]
+
+    def recycle(self) -> None:
+        """Operator code changed: every worker re-imports the changed plugin modules now
+        (``Client.run``), so later tasks run the new code; tasks already running end on the
+        code they started with, and report its hash. Workers started later import it anyway."""
+        from accio.ops.registry import refresh_defaults
+
+        try:
+            self.client.run(refresh_defaults, on_error="return")
+        except Exception:  # a worker gone meanwhile: its replacement imports afresh
+            log.exception("cannot refresh the operators of the Dask workers")
 
     def cancel(self, task_ids: Sequence[int]) -> None:
         """A queued bundle is cancelled once none of its tasks is wanted; until then, or once

@@ -273,6 +273,15 @@ def _forget(name: str) -> None:
 _defaults: dict[str, OperatorRegistry] = {}
 
 
+def refresh_defaults() -> bool:
+    """Re-import the changed plugins of every registry :func:`default_registry` made in this
+    process (a long-lived worker told that operator code changed). True when any changed."""
+    changed = False
+    for registry in list(_defaults.values()):
+        changed = registry.refresh() or changed
+    return changed
+
+
 def default_registry(plugins: str | None = None) -> OperatorRegistry:
     """The registry of installed plugins plus ``plugins`` (``Settings.plugins``), loaded once per
     process and plugin list. Callers that have no Settings get ``$ACCIO_PLUGINS``.
