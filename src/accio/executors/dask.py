@@ -244,8 +244,12 @@ class DaskExecutor(Executor):
             return 1
         return max(1, min(MAX_BUNDLE, spread, int(BUNDLE_SECONDS / max(typical, 1e-6))))
 
-    def _send(self, bundle: Sequence[NodeTask]) -> None:
+    def _send(self, bundle: Sequence[NodeTask], priority: int | None = None) -> None:
+        """One Dask task for ``bundle``; ``priority``: its place in line (a resent task keeps
+        the one it was first sent with, so tasks submitted later never overtake it)."""
         first = bundle[0]
+        if priority is None:
+            priority = -next(self._sequence)
         if len(bundle) == 1:
             call: Any = run_task
             args: Any = first
@@ -262,9 +266,10 @@ class DaskExecutor(Executor):
             resources=self.resources(first),
             # FIFO: tasks submitted within Dask's fifo_timeout (60 ms) would otherwise
             # tie, and a worker picks among tied tasks in no set order.
-            priority=-next(self._sequence),
+            priority=priority,
         )
         future.accio_tasks = tuple(bundle)
+        future.accio_priority = priority
         for task in bundle:
             self._futures[task.task_id] = future
         self._completed.add(future)
@@ -320,7 +325,7 @@ class DaskExecutor(Executor):
         if len(future.accio_tasks) > 1:
             self._solo.update(t.op for t in tasks)
             for task in tasks:
-                self._send([task])
+                self._send([task], future.accio_priority)
             return []
         error = {"classifier": type(exc).__name__, "message": str(exc), "stacktrace": ""}
         now = time.time()

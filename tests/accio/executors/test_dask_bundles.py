@@ -151,3 +151,50 @@ def test_a_crash_in_a_bundle_fails_only_its_culprit(
             drain(executor, 6)
         finally:
             executor.stop()
+
+
+def test_a_crashed_bundles_tasks_keep_their_place_in_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FIFO: the tasks of a crashed bundle, resent one by one, still go before tasks submitted
+    after them (Dask runs higher priorities first); they are not sent to the back of the line."""
+    import dask
+
+    from accio.executors.dask import DaskExecutor
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "plug_brittle.py").write_text(BRITTLE)
+    monkeypatch.syspath_prepend(str(plugins))
+    monkeypatch.setenv("PYTHONPATH", str(plugins))
+    monkeypatch.setenv("ACCIO_PLUGINS", "plug_brittle:operators")
+    config = {
+        "distributed.scheduler.allowed-failures": 0,
+        "distributed.scheduler.worker-saturation": 1.0,
+    }
+    with dask.config.set(config):
+        executor = DaskExecutor.connect(None, str(tmp_path / "artifacts"), workers=2)
+        try:
+            priorities: dict[int, list[int]] = {}  # task id -> priorities it was sent with
+            submit = executor.client.submit
+
+            def spy(call: Any, args: Any, *rest: Any, **kwargs: Any) -> Any:
+                for task in args if isinstance(args, list) else [args]:
+                    priorities.setdefault(task.task_id, []).append(kwargs["priority"])
+                return submit(call, args, *rest, **kwargs)
+
+            executor.client.submit = spy
+            executor.submit(tasks("Brittle", [1.0] * 10, 1))
+            assert {r.status for r in drain(executor, 10)} == {"success"}
+            batch = tasks("Brittle", [float(i) for i in range(40)], 100)
+            executor.submit(batch)
+            later = tasks("Brittle", [1.0] * 4, 1000)
+            executor.submit(later)
+            assert len(drain(executor, 44, timeout=180)) == 44
+            resent = [t.task_id for t in batch if len(priorities[t.task_id]) > 1]
+            assert resent  # the crashed bundle's tasks were sent again
+            lowest_resent = min(priorities[i][-1] for i in resent)
+            highest_later = max(priorities[t.task_id][0] for t in later)
+            assert lowest_resent > highest_later
+        finally:
+            executor.stop()
