@@ -13,6 +13,8 @@ Short tasks are bundled: once an operator's tasks are measured short (median run
 :data:`SHORT_TASK`), consecutive ones go to Dask as one task of about :data:`BUNDLE_SECONDS`
 (Dask costs ~1 ms of scheduler time per task and advises tasks of 100 ms or more). Each keeps
 its own result, live lines and ``ran_on``; a killed one that already left is run but dropped.
+A bundle starts no task after :data:`BUNDLE_BUDGET` (its operator turned slow): the rest is
+sent again, one Dask task each.
 
 A task run in a batch job (SLURM, PBS, SGE) says so in its node's logs: a first stderr line
 ``accio: ran on slurm job 1234 (host H, cwd D, HOME D2)``.
@@ -25,6 +27,7 @@ result. An event may arrive after the result; log lines are ordered by their tim
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -56,6 +59,9 @@ SAMPLES = 16
 BUNDLE_SECONDS = 0.1
 #: Most tasks in one bundle.
 MAX_BUNDLE = 64
+#: Seconds after which a bundle starts no further task (its operator turned slow): the rest
+#: is sent again, one Dask task each, so a bundle never holds a worker much longer than this.
+BUNDLE_BUDGET = 5 * BUNDLE_SECONDS
 
 
 #: Start of the log line naming where a task ran (``accio: ran on slurm job 1234 ...``).
@@ -81,25 +87,36 @@ def run_task(task: NodeTask, artifacts_root: str) -> TaskResult:
     return run_tasks([task], artifacts_root)[0]
 
 
-def run_tasks(tasks: Sequence[NodeTask], artifacts_root: str) -> list[TaskResult]:
+def run_tasks(
+    tasks: Sequence[NodeTask], artifacts_root: str, budget: float | None = None
+) -> list[TaskResult]:
     """On a Dask worker: a bundle of short tasks, one after the other, each with its own
-    result (and live lines, through one pump)."""
+    result (and live lines, through one pump). Once ``budget`` seconds have passed no further
+    task starts (its operator turned slow): the results are those of the tasks that ran, and
+    the executor sends the rest again, each on its own."""
     try:
         from distributed import get_worker
 
         worker: Any = get_worker()
     except (ImportError, ValueError):  # not on a worker (a test calling it directly)
-        return [_where(execute_task(task, artifacts_root)) for task in tasks]
+        worker = None
 
     def send(message: TaskLogs) -> None:
         lines = [list(line) for line in message.lines]
         worker.log_event(LIVE_TOPIC, {"task": message.task_id, "lines": lines})
 
-    pump = LivePump(send)
+    pump = LivePump(send) if worker is not None else None
+    start = time.monotonic()
+    results: list[TaskResult] = []
     try:
-        return [_where(execute_task(task, artifacts_root, live=pump)) for task in tasks]
+        for task in tasks:
+            if results and budget is not None and time.monotonic() - start > budget:
+                break
+            results.append(_where(execute_task(task, artifacts_root, live=pump)))
     finally:
-        pump.close()
+        if pump is not None:
+            pump.close()
+    return results
 
 
 class DaskExecutor(Executor):
@@ -255,7 +272,7 @@ class DaskExecutor(Executor):
             args: Any = first
             key = f"accio-{first.run_id}-{first.node}-{first.task_id}"
         else:
-            call, args = run_tasks, list(bundle)
+            call, args = functools.partial(run_tasks, budget=BUNDLE_BUDGET), list(bundle)
             key = f"accio-bundle-{first.run_id}-{first.node}-{first.task_id}-{len(bundle)}"
         future = self.client.submit(
             call,
@@ -307,6 +324,9 @@ class DaskExecutor(Executor):
                 if self._futures.pop(result.task_id, None) is not None:
                     self._measure(ops[result.task_id], result)
                     out.append(result)
+            for task in future.accio_tasks:  # not started: the bundle ran out of time
+                if self._futures.get(task.task_id) is future:
+                    self._send([task], future.accio_priority)
         return out
 
     def _measure(self, op: str, result: TaskResult) -> None:

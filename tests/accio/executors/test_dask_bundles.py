@@ -198,3 +198,68 @@ def test_a_crashed_bundles_tasks_keep_their_place_in_line(
             assert lowest_resent > highest_later
         finally:
             executor.stop()
+
+
+SLOWING = """
+import time
+
+from accio.ops.api import Port, operator
+
+
+@operator(category="test", help="At once below 100, one second from 100 on.")
+class Slowing:
+    class Inputs:
+        value = Port("double")
+
+    class Outputs:
+        value = Port("double")
+
+    def run(self, inputs, ctx):
+        if inputs["value"] >= 100:
+            time.sleep(1.0)
+        return {"value": float(inputs["value"])}
+
+
+def operators():
+    return [Slowing]
+"""
+
+
+def test_an_operator_turned_slow_does_not_hold_workers_in_long_bundles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator measured short whose tasks turn slow (a sweep's larger values): a bundle
+    stops starting tasks once over its time budget and its rest is resent on its own. So
+    killing the run frees the workers within about one task, not a whole bundle's worth
+    (a running Dask task cannot be interrupted), and every task still reports once."""
+    from accio.executors.dask import DaskExecutor
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "plug_slowing.py").write_text(SLOWING)
+    monkeypatch.syspath_prepend(str(plugins))
+    monkeypatch.setenv("PYTHONPATH", str(plugins))
+    monkeypatch.setenv("ACCIO_PLUGINS", "plug_slowing:operators")
+    executor = DaskExecutor.connect(None, str(tmp_path / "artifacts"), workers=2)
+    try:
+        executor.submit(tasks("Slowing", [1.0] * 10, 1))
+        assert {r.status for r in drain(executor, 10)} == {"success"}
+        batch = tasks("Slowing", [200.0] * 32, 100)  # 4 bundles of 8 s without a budget
+        executor.submit(batch)
+        assert dask_tasks(executor) < 32
+        time.sleep(1.5)
+        executor.cancel([t.task_id for t in batch])
+        assert {r.status for r in drain(executor, 32)} <= {"killed", "success"}
+        started = time.time()
+        executor.submit(tasks("Slowing", [1.0], 1000))
+        assert [r.status for r in drain(executor, 1, timeout=30)] == ["success"]
+        assert time.time() - started < 4.0
+
+        again = tasks("Slowing", [200.0] * 6, 2000)
+        executor.submit(again)
+        results = drain(executor, 6, timeout=60)
+        assert sorted(r.task_id for r in results) == [t.task_id for t in again]
+        assert {r.status for r in results} == {"success"}
+        assert executor.poll(0.5) == []
+    finally:
+        executor.stop()
