@@ -206,7 +206,12 @@ class DaskExecutor(Executor):
 
     def agents(self) -> list[Agent]:
         """The cluster's workers (two cheap calls to the Dask scheduler) with the Accio tasks
-        each runs, and, on a batch system, each worker's job id and the jobs still queued."""
+        each runs, and, on a batch system, each worker's job id and the jobs still queued.
+        While the client reconnects (the Dask scheduler gone) it fails at once: a synchronous
+        call would block the scheduler loop for the connect timeout at every look."""
+        status = getattr(self.client, "status", "running")
+        if status != "running":
+            raise RuntimeError(f"the Dask scheduler is unreachable (client {status})")
         tasks: dict[str, list[tuple[int, str]]] = {}  # Dask key -> its tasks (bundled or not)
         for task_id, future in list(self._futures.items()):
             names = self._names.get(task_id)

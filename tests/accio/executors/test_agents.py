@@ -126,3 +126,54 @@ def test_batch_workers_carry_their_job_id_and_queued_jobs_are_pending() -> None:
 def test_a_local_cluster_has_no_batch_jobs() -> None:
     nannies = SimpleNamespace(workers={0: object(), 1: object()})
     assert batch_jobs(nannies) == {} and batch_jobs(object()) == {}
+
+
+def test_listing_dask_agents_never_stalls_the_scheduler_loop_while_dask_is_unreachable(
+    tmp_path: Path,
+) -> None:
+    """The scheduler loop asks for the agents every 2 s: with the Dask scheduler gone, each
+    look blocked the loop ~9 s (reconnecting; kill requests, cache hits and the web status
+    all waited). It now fails at once, and the board keeps the last list it published."""
+    import subprocess
+    import sys
+
+    import pytest
+
+    pytest.importorskip("distributed")
+    from tests.clirun import free_port, wait_until
+
+    from accio.engine.agents import AgentBoard
+    from accio.executors.dask import DaskExecutor
+
+    port = free_port()
+    command = [sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", str(port)]
+    scheduler = subprocess.Popen(
+        [*command, "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        executor = None
+        deadline = time.monotonic() + 60
+        while executor is None:
+            try:
+                executor = DaskExecutor.connect(
+                    f"tcp://127.0.0.1:{port}", str(tmp_path / "artifacts"), workers=1
+                )
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        board = AgentBoard(tmp_path, executor, interval=0.0)
+        board.tick()
+        published = (tmp_path / "agents.json").read_text()
+        scheduler.kill()
+        scheduler.wait()
+        wait_until(lambda: executor.client.status != "running", timeout=30)
+        started = time.monotonic()
+        board.tick()
+        board.tick()
+        assert time.monotonic() - started < 2.0
+        assert (tmp_path / "agents.json").read_text() == published
+        executor.stop()
+    finally:
+        scheduler.kill()
+        scheduler.wait()
