@@ -162,6 +162,37 @@ def test_selection_order_on_the_command_line(
     assert code == EXIT_USAGE and "--cluster local" in err  # accounts live on the server's home
 
 
+def test_server_start_and_stop_refuse_a_named_cluster_instead_of_acting_on_this_machine(
+    laptop: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'accio server start|stop' act on this machine's scheduler: with a cluster named,
+    'accio --cluster team server stop' stopped the local one (and start started it). A named
+    cluster is refused; 'local' still works."""
+    from accio.engine import daemon
+
+    _run(capsys, "cluster", "add", "team", UNREACHABLE)
+    home = Path(Settings.from_env().home)
+    assert _run(capsys, "server", "start", "--no-http")[0] == 0
+    try:
+        for argv in (
+            ("--cluster", "team", "server", "stop"),
+            ("server", "stop", "-cluster=team"),
+            ("--cluster", "team", "server", "start"),
+        ):
+            code, out, err = _run(capsys, *argv)
+            assert code == EXIT_USAGE, (argv, out, err)
+            assert "--cluster local" in err and "'team'" in err
+            assert daemon.is_running(home)  # this machine's scheduler was left alone
+        monkeypatch.setenv("ACCIO_CLUSTER", "team")
+        code, _, err = _run(capsys, "server", "stop")
+        assert code == EXIT_USAGE and "--cluster local" in err
+        assert daemon.is_running(home)
+        assert _run(capsys, "--cluster", "local", "server", "stop")[0] == 0
+        assert not daemon.is_running(home)
+    finally:
+        daemon.stop(home)
+
+
 @dataclass
 class Server:
     """A real HTTP server with auth on, over its own home, with one user and their token."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from accio.cli import render as out
-from accio.cli.commands.common import command, open_client
+from accio.cli.commands.common import cli_selection, command, open_client
 from accio.config import DEFAULT_HTTP, Settings, parse_http_address
 from accio.engine import daemon
 from accio.errors import (
@@ -65,6 +65,13 @@ def cmd_server(args: argparse.Namespace) -> int:
     action = args.action.lower()
     if args.idle_timeout is not None and args.idle_timeout <= 0:
         raise UsageError("--idle-timeout must be > 0")
+    selection = cli_selection()
+    if action in ("start", "stop") and selection.source in ("flag", "env") and selection.cluster:
+        name = selection.cluster.name  # never start or stop this machine's one instead
+        raise UsageError(
+            f"'accio server {action}' acts on this machine's scheduler, not on cluster "
+            f"{name!r}'s: drop --cluster (or unset ACCIO_CLUSTER), or pass --cluster local"
+        )
     settings = Settings.from_env()
     if action == "start":
         if args.no_http:
