@@ -329,9 +329,10 @@ class DaskExecutor(Executor):
                 if self._futures.pop(result.task_id, None) is not None:
                     self._measure(ops[result.task_id], result)
                     out.append(result)
+            priority = future.accio_priority
             for task in future.accio_tasks:  # not started: the bundle ran out of time
                 if self._futures.get(task.task_id) is future:
-                    self._send([task], future.accio_priority)
+                    self._send([task], priority)
         return out
 
     def _measure(self, op: str, result: TaskResult) -> None:
