@@ -193,6 +193,20 @@ def test_server_start_and_stop_refuse_a_named_cluster_instead_of_acting_on_this_
         daemon.stop(home)
 
 
+def test_every_new_token_passes_as_the_login_flags_value() -> None:
+    """'accio login --token TOKEN' with what 'accio token create' printed: a token starting
+    with '-' (1 in 64 of token_urlsafe's) read as a flag, so login failed ('expected one
+    argument') or the single-dash rewriting mangled it."""
+    from accio.cli.main import build_parser, normalise_flags, split_cluster
+    from accio.storage.accounts import new_token
+
+    parser = build_parser("login")
+    for _ in range(2000):
+        token = new_token("ada")[0]
+        _, argv = split_cluster(normalise_flags(["login", "--token", token]))
+        assert parser.parse_args(argv).token == token
+
+
 @dataclass
 class Server:
     """A real HTTP server with auth on, over its own home, with one user and their token."""

@@ -56,6 +56,8 @@ def hash_token(token: str) -> str:
 def new_token(user: str) -> tuple[str, TokenRecord]:
     """A fresh random token and the record (its hash) to store for it."""
     token = secrets.token_urlsafe(32)
+    while token.startswith("-"):  # 'accio login --token -x...' would read it as a flag
+        token = secrets.token_urlsafe(32)
     rec = TokenRecord(secrets.token_hex(6), user, hash_token(token), time.time())
     return token, rec
 
