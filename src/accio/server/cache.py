@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -62,14 +61,11 @@ class ResponseCache:
         self.max_age = max_age
         self.max_entries = max_entries
         self.max_body = max_body
+        # Touched only by coroutines of the one event loop: no lock.
         self.entries: OrderedDict[tuple[object, ...], _Entry] = OrderedDict()
-        self.lock = threading.Lock()
         #: Pages being computed, by key: identical requests arriving meanwhile wait for that
         #: answer instead of computing it again (after a commit, every client asks at once).
         self.inflight: dict[tuple[object, ...], tuple[object, asyncio.Future[_Entry | None]]] = {}
-        self.hits = 0
-        self.misses = 0
-        self.joined = 0
 
     def _key(self, scope: Scope) -> tuple[object, ...]:
         headers = tuple(
@@ -92,18 +88,13 @@ class ResponseCache:
         token = (version, self.context())
         key = self._key(scope)
         now = time.monotonic()
-        with self.lock:
-            entry = self.entries.get(key)
-            if entry is not None and entry.token == token and now - entry.stored < self.max_age:
-                self.entries.move_to_end(key)
-                self.hits += 1
-            else:
-                entry = None
-                self.misses += 1
-        if entry is None:
+        entry = self.entries.get(key)
+        if entry is not None and entry.token == token and now - entry.stored < self.max_age:
+            self.entries.move_to_end(key)
+        else:
+            entry = None
             flight = self.inflight.get(key)
             if flight is not None and flight[0] == token:  # the same page is being computed
-                self.joined += 1
                 entry = await asyncio.shield(flight[1])
         if entry is not None:
             await send(entry.start)
@@ -131,10 +122,11 @@ class ResponseCache:
         """Answer through the app; the response, if it may be kept."""
         start: Message | None = None
         chunks: list[bytes] = []
+        size = 0
         keep = True
 
         async def recording(message: Message) -> None:
-            nonlocal start, keep
+            nonlocal start, keep, size
             if message["type"] == "http.response.start":
                 start = message
                 headers = message.get("headers", ())
@@ -142,7 +134,8 @@ class ResponseCache:
                     keep = False
             elif message["type"] == "http.response.body" and keep:
                 chunks.append(message.get("body", b""))
-                if sum(map(len, chunks)) > self.max_body:
+                size += len(chunks[-1])
+                if size > self.max_body:
                     keep = False
                     chunks.clear()
             await send(message)
@@ -151,9 +144,8 @@ class ResponseCache:
         if not keep or start is None:
             return None
         entry = _Entry(token, now, start, b"".join(chunks))
-        with self.lock:
-            self.entries[key] = entry
-            self.entries.move_to_end(key)
-            while len(self.entries) > self.max_entries:
-                self.entries.popitem(last=False)
+        self.entries[key] = entry
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.max_entries:
+            self.entries.popitem(last=False)
         return entry

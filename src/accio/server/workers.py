@@ -70,14 +70,6 @@ class HttpWorkers:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    @property
-    def running(self) -> bool:
-        return any(s.process is not None and s.process.poll() is None for s in self.slots)
-
-    @property
-    def pids(self) -> list[int]:
-        return [s.process.pid for s in self.slots if s.process is not None]
-
     def _spawn(self, slot: _Slot) -> None:
         read_end, write_end = os.pipe()
         where = (
@@ -105,11 +97,6 @@ class HttpWorkers:
                 os.close(slot.ready_fd)
         slot.ready_fd = read_end
         slot.started = time.monotonic()
-
-    def start(self, timeout: float = READY_TIMEOUT_S) -> None:
-        """Start every process and return once one accepts connections (see :meth:`wait`)."""
-        self.spawn()
-        self.wait(timeout)
 
     def spawn(self) -> None:
         """Start every process; on a shared socket, connections queue until one serves them."""
