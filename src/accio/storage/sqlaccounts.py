@@ -63,26 +63,24 @@ class SqlAccounts(AccountsApi):
             query = query.where(db.tokens.c.user == user)
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [TokenRecord(r.id, r.user, r.hash, r.created, r.revoked) for r in rows]
+        return [_token(r) for r in rows]
+
+    def _live_token(self, token: str) -> sa.Row[Any] | None:
+        """(id, user) of the unrevoked token ``token``, found by its hash."""
+        query = sa.select(db.tokens.c.id, db.tokens.c.user).where(
+            db.tokens.c.hash == hash_token(token), db.tokens.c.revoked.is_(None)
+        )
+        with self._engine.connect() as conn:
+            row: sa.Row[Any] | None = conn.execute(query).first()
+        return row
 
     def authenticate(self, token: str) -> UserRecord | None:
-        digest = hash_token(token)
-        with self._engine.connect() as conn:
-            row = conn.execute(
-                sa.select(db.tokens.c.user).where(
-                    db.tokens.c.hash == digest, db.tokens.c.revoked.is_(None)
-                )
-            ).first()
+        row = self._live_token(token)
         return None if row is None else self.get_user(row.user)
 
     def token_id(self, token: str) -> str | None:
-        digest = hash_token(token)
-        with self._engine.connect() as conn:
-            return conn.execute(  # type: ignore[no-any-return]
-                sa.select(db.tokens.c.id).where(
-                    db.tokens.c.hash == digest, db.tokens.c.revoked.is_(None)
-                )
-            ).scalar()
+        row = self._live_token(token)
+        return None if row is None else str(row.id)
 
     def revoke_token(self, id: str) -> TokenRecord:
         with self._write_engine.begin() as conn:
@@ -91,7 +89,8 @@ class SqlAccounts(AccountsApi):
             )
             if done.rowcount == 0:
                 raise NotFoundError(f"no token {id!r}")
-        return next(t for t in self.tokens() if t.id == id)
+            r = conn.execute(sa.select(db.tokens).where(db.tokens.c.id == id)).one()
+        return _token(r)
 
     def start_session(self, rec: SessionRecord) -> None:
         with self._write_engine.begin() as conn:
@@ -131,3 +130,7 @@ class SqlAccounts(AccountsApi):
                 .where(db.sessions.c.id == id, db.sessions.c.ended.is_(None))
                 .values(ended=time.time())
             )
+
+
+def _token(row: Any) -> TokenRecord:
+    return TokenRecord(row.id, row.user, row.hash, row.created, row.revoked)
