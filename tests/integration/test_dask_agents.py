@@ -63,3 +63,46 @@ def test_dask_workers_are_listed_with_the_task_each_runs(
         assert [r.status for r in results] == ["success"], results[0].error if results else None
         assert all(a.running == 0 for a in executor.agents())
         executor.stop()
+
+
+def test_a_dask_scheduler_that_does_not_answer_fails_agents_in_bounded_time(
+    tmp_path: Path,
+) -> None:
+    """A stopped (SIGSTOP) Dask scheduler: the connection stays open but nothing answers.
+    Listing agents must fail within its timeout, not hold the Accio scheduler loop."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from accio.executors.dask import AGENTS_TIMEOUT, DaskExecutor
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    scheduler = [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1"]
+    proc = subprocess.Popen(
+        [*scheduler, "--port", str(port), "--dashboard-address", "127.0.0.1:0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with distributed.Client(f"tcp://127.0.0.1:{port}", timeout=30) as client:
+            executor = DaskExecutor(client, str(tmp_path / "artifacts"), slots=1)
+            assert executor.agents() == []  # answering: no workers yet
+            os.kill(proc.pid, signal.SIGSTOP)
+            t0 = time.monotonic()
+            with pytest.raises(Exception) as failed:
+                executor.agents()
+            took = time.monotonic() - t0
+            assert took < AGENTS_TIMEOUT + 1.5, took
+            assert "timed out" in str(failed.value).lower() or isinstance(
+                failed.value, TimeoutError
+            ), repr(failed.value)
+            os.kill(proc.pid, signal.SIGCONT)
+            assert executor.agents() == []  # answering again
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.terminate()
+        proc.wait(timeout=30)

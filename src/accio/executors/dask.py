@@ -64,6 +64,9 @@ MAX_BUNDLE = 64
 BUNDLE_BUDGET = 5 * BUNDLE_SECONDS
 
 
+#: Seconds the Dask scheduler has to answer for :meth:`DaskExecutor.agents`.
+AGENTS_TIMEOUT = 2.0
+
 #: Start of the log line naming where a task ran (``accio: ran on slurm job 1234 ...``).
 RAN_ON = "accio: ran on"
 
@@ -207,8 +210,9 @@ class DaskExecutor(Executor):
     def agents(self) -> list[Agent]:
         """The cluster's workers (two cheap calls to the Dask scheduler) with the Accio tasks
         each runs, and, on a batch system, each worker's job id and the jobs still queued.
-        While the client reconnects (the Dask scheduler gone) it fails at once: a synchronous
-        call would block the scheduler loop for the connect timeout at every look."""
+        While the client reconnects (the Dask scheduler gone) it fails at once, and a scheduler
+        that does not answer within :data:`AGENTS_TIMEOUT` fails it: a synchronous call would
+        block the scheduler loop for the connect timeout at every look."""
         status = getattr(self.client, "status", "running")
         if status != "running":
             raise RuntimeError(f"the Dask scheduler is unreachable (client {status})")
@@ -220,8 +224,15 @@ class DaskExecutor(Executor):
         jobs: dict[str, tuple[str | None, int, int | None]] = {}
         for owned in self._owned:
             jobs.update(batch_jobs(owned))
-        info = self.client.scheduler_info(n_workers=-1)
-        processing = self.client.processing()
+        client = self.client
+        # Bounded: a Dask scheduler that is there but does not answer (stopped, swapping) would
+        # otherwise hold the scheduler loop until the TCP timeout, at every look.
+        info = client.sync(
+            client.scheduler.identity, n_workers=-1, callback_timeout=AGENTS_TIMEOUT
+        )
+        processing = client.sync(
+            client.scheduler.processing, workers=None, callback_timeout=AGENTS_TIMEOUT
+        )
         return dask_agents(info, processing, tasks, kind=self.agent_kind, jobs=jobs)
 
     def resources(self, task: NodeTask) -> dict[str, float] | None:
