@@ -310,8 +310,12 @@ def test_named_servers_end_to_end(
     monkeypatch.delenv("ACCIO_CLUSTER")
 
     # exactly as ACCIO_SERVER=url: server status counts the chosen server's runs
+    # and that server's scheduler (none runs for it here), never this laptop's
     code, out, _ = _run(capsys, "--cluster", "other", "server", "status", "--json")
-    assert code == 0 and json.loads(out)["active_runs"]["pending"] == 1
+    status = json.loads(out)
+    assert code == 0 and status["active_runs"]["pending"] == 1
+    assert (status["remote"], status["cluster"], status["url"]) == (True, "other", other.url)
+    assert status["running"] is False and "home" not in status
 
     # a bare URL (the pre-cluster way) finds the token kept with the cluster of that URL
     monkeypatch.setenv("ACCIO_SERVER", team.url)

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -169,6 +170,44 @@ def test_an_auto_started_scheduler_serves_the_ui_on_a_free_port(
         assert done.returncode == 0 and f"Web UI and REST API at {report.url}" in done.stdout
     finally:
         assert daemon.stop(home)
+
+
+def test_server_status_through_a_server_describes_that_servers_scheduler(tmp_path: Path) -> None:
+    """``ACCIO_SERVER=url`` (or ``--cluster NAME``): the server's scheduler, never this home's."""
+    home, laptop = tmp_path / "server-home", tmp_path / "laptop-home"
+    settings = Settings.from_env(_env(home, ACCIO_HTTP="127.0.0.1:0"))
+    report = daemon.launch(settings, idle_timeout=60)
+    try:
+        assert report.running and report.url is not None
+        deadline = time.time() + 20  # the scheduler publishes its executor within seconds
+        while time.time() < deadline:
+            done = run_module(
+                ["server", "status", "--json"], _env(laptop, ACCIO_SERVER=report.url)
+            )
+            assert done.returncode == 0, done
+            status = json.loads(done.stdout)
+            if status["executor"]:
+                break
+            time.sleep(0.2)
+        assert status == {
+            "remote": True,
+            "cluster": None,
+            "url": report.url,
+            "running": True,
+            "executor": "local",
+            "active_runs": {"pending": 0, "running": 0},
+            "condition": None,
+        }
+        done = run_module(["server", "status"], _env(laptop, ACCIO_SERVER=report.url))
+        fields = dict(line.split(None, 1) for line in done.stdout.splitlines() if " " in line)
+        assert (fields["Server"].strip(), fields["Executor"].strip()) == (report.url, "local")
+        assert "Home" not in done.stdout and str(laptop) not in done.stdout
+        local = json.loads(run_module(["server", "status", "--json"], _env(laptop)).stdout)
+        assert local["running"] is False and local["home"] == str(laptop)  # the laptop's own
+    finally:
+        assert daemon.stop(home)
+    done = run_module(["server", "status", "--json"], _env(laptop, ACCIO_SERVER=report.url))
+    assert done.returncode != 0 and "cannot reach the Accio server" in done.stderr
 
 
 def test_submit_prints_the_ui_and_ui_opens_it(tmp_path: Path) -> None:

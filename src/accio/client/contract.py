@@ -71,6 +71,8 @@ class SchedulerStatus:
     remote: bool = False
     #: Why the scheduler paused dispatch (storage failing: disk full, database locked), if so.
     condition: str | None = None
+    #: Its executor (local, dask, slurm...), once it has published its agents.
+    executor: str | None = None
 
 
 @runtime_checkable

@@ -20,8 +20,9 @@ from accio.cache.explain import NodeExplanation
 from accio.cache.store_base import is_digest
 from accio.client import progress
 from accio.client.agents import LocalAgents
-from accio.client.contract import ACTING_USER, AccioClient, RunSource, SchedulerStatus, Submission
+from accio.client.contract import ACTING_USER, AccioClient, RunSource, Submission
 from accio.client.lookup import pick_run_id, prepare_run
+from accio.client.status import LocalSchedulerStatus
 from accio.client.sweeps import forced_nodes, sweep_records
 from accio.config import ExecutorName, Settings
 from accio.definitions.documents import workflow_from_document
@@ -29,7 +30,6 @@ from accio.definitions.load import read_json_file, split_workflow_spec, workflow
 from accio.definitions.model import Workflow
 from accio.definitions.sweep import Sweep
 from accio.engine import daemon
-from accio.engine.health import read_status
 from accio.engine.tuning import paused_gc
 from accio.errors import NotFoundError, Problem, RuntimeFailure
 from accio.ops.registry import OperatorRegistry
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from accio.engine.scheduler import Scheduler
 
 
-class LocalClient(LocalAgents):
+class LocalClient(LocalAgents, LocalSchedulerStatus):
     """Access to one Accio home on this machine (storage, artifacts, scheduler process)."""
 
     def __init__(
@@ -347,14 +347,6 @@ class LocalClient(LocalAgents):
     # ----------------------------------------------------------------- execution control
     def scheduler_running(self) -> bool:
         return daemon.is_running(self.settings.home)
-
-    def scheduler_status(self) -> SchedulerStatus:
-        home = self.settings.home
-        pid = daemon.running_pid(home)
-        running = pid is not None or daemon.is_running(home)
-        condition = read_status(home).get("condition") if running else None
-        url = daemon.server_url(home) if running else None
-        return SchedulerStatus(running, pid, url, condition=condition)
 
     def start_scheduler(self) -> bool:
         return daemon.start_background(self.settings)

@@ -12,7 +12,8 @@ It implements :class:`~accio.client.contract.AccioClient` like the local client,
 records and shapes; API errors come back as the same :class:`~accio.errors.AccioError`
 subclasses (404 -> NotFoundError, 422 -> DefinitionError with its problems, 400 ->
 UsageError, 409 -> RuntimeFailure). The server runs the scheduler, so ``scheduler_running()``
-is always true. Wire conversions: :mod:`accio.client.wire`; tokens: :mod:`.credentials`.
+is always true (nothing to start or replay here); ``scheduler_status()`` asks the server about
+its home's. Wire conversions: :mod:`accio.client.wire`; tokens: :mod:`.credentials`.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ import httpx
 from accio.cache.explain import NodeExplanation
 from accio.client import wire
 from accio.client.agents import RemoteAgents
-from accio.client.contract import AccioClient, RunSource, SchedulerStatus, Submission
+from accio.client.contract import AccioClient, RunSource, Submission
 from accio.client.credentials import bearer
 from accio.client.lookup import pick_run_id, prepare_run
 from accio.client.models import OperatorOut, RetentionOut
+from accio.client.status import RemoteSchedulerStatus
 from accio.definitions.load import read_json_file, workflow_id_from_path
 from accio.definitions.model import RunDef, Workflow
 from accio.errors import (
@@ -63,7 +65,7 @@ API_PREFIX = "/api/v1"
 MAX_PER_PAGE = 500
 
 
-class RemoteClient(RemoteAgents):
+class RemoteClient(RemoteAgents, RemoteSchedulerStatus):
     """What :class:`~accio.client.local.LocalClient` does, on a remote server through HTTP."""
 
     def __init__(self, base_url: str, *, timeout: float = 30, token: str | None = None) -> None:
@@ -386,9 +388,6 @@ class RemoteClient(RemoteAgents):
     def scheduler_running(self) -> bool:
         """The server runs the scheduler."""
         return True
-
-    def scheduler_status(self) -> SchedulerStatus:
-        return SchedulerStatus(True, None, self.base_url, remote=True)
 
     def start_scheduler(self) -> bool:
         """The server runs its scheduler: nothing to start."""

@@ -9,11 +9,13 @@ and REST API unless ``--no-http`` or ``ACCIO_HTTP=off``; ``server start`` insist
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from accio.cli import render as out
 from accio.cli.commands.common import cli_selection, command, open_client
+from accio.client.contract import SchedulerStatus
 from accio.config import DEFAULT_HTTP, Settings, parse_http_address
 from accio.engine import daemon
 from accio.errors import (
@@ -144,16 +146,17 @@ NO_HTTP_HINT = (
 
 
 def _status(settings: Settings, as_json: bool) -> int:
-    running = daemon.is_running(settings.home)
-    pid = daemon.running_pid(settings.home) if running else None
-    url = daemon.server_url(settings.home) if running else None
+    """The scheduler this invocation talks to: this home's, or a server's (``--cluster``)."""
     client = open_client(autostart=False, operators=False)
-    counts = {
+    status = client.scheduler_status()
+    counts: dict[str, int] = {
         state: client.count_runs(RunsFilter(states=(state,), top_level_only=True))
         for state in UNFINISHED_RUN_STATES
     }
-    # Storage failing (disk full, database locked): dispatch paused until it clears.
-    condition = client.scheduler_status().condition if running else None
+    condition = status.condition if status.running else None
+    if status.remote:
+        return _remote_status(status, counts, as_json)
+    running, pid, url = status.running, status.pid, status.url
     if as_json:
         out.print_json(
             {
@@ -162,6 +165,7 @@ def _status(settings: Settings, as_json: bool) -> int:
                 "url": url,
                 "home": str(settings.home),
                 "log": str(daemon.log_path(settings.home)),
+                "executor": status.executor,
                 "active_runs": counts,
                 "condition": condition,
             }
@@ -174,8 +178,42 @@ def _status(settings: Settings, as_json: bool) -> int:
             ("Web UI", web),
             ("Home", settings.home),
             ("Log", daemon.log_path(settings.home)),
+            *([("Executor", status.executor)] if status.executor else []),
             ("Active runs", ", ".join(f"{n} {s}" for s, n in counts.items())),
             *([("Condition", f"paused, retrying: {condition}")] if condition else []),
+        ]
+    )
+    return EXIT_OK
+
+
+def _remote_status(status: SchedulerStatus, counts: Mapping[str, int], as_json: bool) -> int:
+    """A server's scheduler, as the server reports it (nothing of this machine's home)."""
+    selection = cli_selection()
+    cluster = selection.cluster.name if selection.cluster is not None else None
+    if as_json:
+        out.print_json(
+            {
+                "remote": True,
+                "cluster": cluster,
+                "url": status.url,
+                "running": status.running,
+                "executor": status.executor,
+                "active_runs": counts,
+                "condition": status.condition,
+            }
+        )
+        return EXIT_OK
+    out.print_fields(
+        [
+            ("Server", f"{status.url}" + (f" (cluster {cluster})" if cluster else "")),
+            ("Scheduler", "running" if status.running else "not running"),
+            *([("Executor", status.executor)] if status.executor else []),
+            ("Active runs", ", ".join(f"{n} {s}" for s, n in counts.items())),
+            *(
+                [("Condition", f"paused, retrying: {status.condition}")]
+                if status.condition
+                else []
+            ),
         ]
     )
     return EXIT_OK

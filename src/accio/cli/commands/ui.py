@@ -36,7 +36,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
     settings = cli_settings()  # a named cluster (--cluster) is a server too
     if not settings.server and not settings.serve_http:
         raise UsageError("the web UI is off (ACCIO_HTTP=off): unset it, then run 'accio ui'")
-    url = web_url(open_client(autostart=True, operators=False))
+    # A server serves its UI whatever its scheduler does: no need to ask it.
+    url = settings.server.rstrip("/") if settings.server else web_url(open_client(operators=False))
     if args.run:
         if "/" in args.run or not args.run.strip():
             raise UsageError(f"bad run id {args.run!r}")
@@ -51,7 +52,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def web_url(client: AccioClient) -> str:
-    """Where the client's scheduler serves the UI, starting one (with the UI) if none runs."""
+    """Where this home's scheduler serves the UI, starting one (with the UI) if none runs."""
     status = client.scheduler_status()
     if not status.running:
         if not client.start_scheduler():
