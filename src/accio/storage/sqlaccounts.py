@@ -21,7 +21,7 @@ from accio.storage.accounts import (
 class SqlAccounts(AccountsApi):
     """Users, tokens and sessions in the ``users``, ``tokens`` and ``sessions`` tables."""
 
-    _engine: Any
+    _read_engine: Any  # reads: outside a transaction on PostgreSQL (see SqlBase)
     _write_engine: Any
 
     def add_user(self, rec: UserRecord) -> None:
@@ -34,12 +34,12 @@ class SqlAccounts(AccountsApi):
             )
 
     def get_user(self, name: str) -> UserRecord | None:
-        with self._engine.connect() as conn:
+        with self._read_engine.connect() as conn:
             row = conn.execute(sa.select(db.users).where(db.users.c.name == name)).first()
         return None if row is None else UserRecord(row.name, bool(row.admin), row.created)
 
     def users(self) -> list[UserRecord]:
-        with self._engine.connect() as conn:
+        with self._read_engine.connect() as conn:
             rows = conn.execute(sa.select(db.users).order_by(db.users.c.name)).all()
         return [UserRecord(r.name, bool(r.admin), r.created) for r in rows]
 
@@ -61,7 +61,7 @@ class SqlAccounts(AccountsApi):
         query = sa.select(db.tokens).order_by(db.tokens.c.created, db.tokens.c.id)
         if user is not None:
             query = query.where(db.tokens.c.user == user)
-        with self._engine.connect() as conn:
+        with self._read_engine.connect() as conn:
             rows = conn.execute(query).all()
         return [_token(r) for r in rows]
 
@@ -70,7 +70,7 @@ class SqlAccounts(AccountsApi):
         query = sa.select(db.tokens.c.id, db.tokens.c.user).where(
             db.tokens.c.hash == hash_token(token), db.tokens.c.revoked.is_(None)
         )
-        with self._engine.connect() as conn:
+        with self._read_engine.connect() as conn:
             row: sa.Row[Any] | None = conn.execute(query).first()
         return row
 
@@ -119,7 +119,7 @@ class SqlAccounts(AccountsApi):
                 t.c.revoked.is_(None),
             )
         )
-        with self._engine.connect() as conn:
+        with self._read_engine.connect() as conn:
             row = conn.execute(query).first()
         return None if row is None else UserRecord(row.name, bool(row.admin), row.created)
 

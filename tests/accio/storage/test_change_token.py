@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,3 +63,32 @@ def test_an_in_memory_database_has_none() -> None:
         assert storage.change_token() is None
     finally:
         storage.close()
+
+
+def test_postgresql_reads_open_no_transaction(two: tuple[SqlStorage, SqlStorage]) -> None:
+    """A read on PostgreSQL is its statement alone: no BEGIN before it, no ROLLBACK after it
+    (three round trips instead of one; the web server's pages are made of such reads)."""
+    import psycopg.pq
+    import sqlalchemy as sa
+
+    reader, writer = two
+    if reader.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads take a transaction: its snapshot spans the read")
+    writer.push_workflow(WorkflowRecord("wf", "v1", "{}", None, "ada", 1.0, True))
+    after: list[str] = []  # the server's transaction status after each statement
+
+    def status(conn: sa.Connection, *_: object) -> None:
+        dbapi: Any = conn.connection.dbapi_connection
+        after.append(psycopg.pq.TransactionStatus(dbapi.info.transaction_status).name)
+
+    sa.event.listen(reader.engine, "after_cursor_execute", status)
+    try:
+        assert [w.id for w in reader.list_workflows()] == ["wf"]
+        assert reader.get_user("nobody") is None
+        reader.change_token()
+        assert after == ["IDLE"] * 3
+        after.clear()
+        reader.push_workflow(WorkflowRecord("w2", "v1", "{}", None, "ada", 2.0, True))
+        assert "INTRANS" in after  # a write is one transaction
+    finally:
+        sa.event.remove(reader.engine, "after_cursor_execute", status)
