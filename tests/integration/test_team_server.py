@@ -308,3 +308,7 @@ def test_job_dir_and_prologue_reach_the_job_script(tmp_path: Path) -> None:
     assert not (tmp_path / "home" / "jobqueue" / "workers").exists()  # nothing made here
     with pytest.raises(UsageError, match="ACCIO_JOB_DIR"):
         Settings.from_env({**env, "ACCIO_JOB_DIR": "relative/dir"})
+    # the jobs' log folder goes into the batch directives unquoted: a space is refused, clearly
+    spaced = Settings.from_env({**env, "ACCIO_HOME": str(tmp_path / "my home")})
+    with pytest.raises(UsageError, match="has a space in its path"):
+        cluster_options(spaced)

@@ -59,6 +59,12 @@ def jobqueue_paths(settings: Settings) -> tuple[Path, Path]:
 def cluster_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments of the dask-jobqueue cluster for ``settings`` (no cluster started)."""
     workdir, logs = jobqueue_paths(settings)
+    if any(c.isspace() for c in str(logs)):
+        # dask-jobqueue writes it as is into '#SBATCH -e DIR/...' ('#PBS', '#$'): unquotable.
+        raise UsageError(
+            f"the batch jobs' log folder {logs} (under ACCIO_HOME) has a space in its path, "
+            "which SLURM, PBS and SGE directives cannot take: use an ACCIO_HOME without spaces"
+        )
     cores, memory_mb = settings.job_cores, settings.job_memory_mb
     worker_args = ["--resources", f"cpus={cores},memory_mb={memory_mb}", "--no-dashboard"]
     # Dask's scheduler always serves HTTP (health, metrics): on a free port, not on 8787.
