@@ -19,12 +19,13 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from accio.client.edit_lock import edit_lock
 from accio.errors import UsageError
 
 #: ``--cluster local`` always means the embedded local home, whatever the file says.
@@ -235,6 +236,16 @@ def save(book: ClusterBook) -> None:
             raise
     except OSError as exc:
         raise UsageError(f"{path}: cannot write the clusters file: {exc}") from None
+
+
+def update(path: Path, change: Callable[[ClusterBook], ClusterBook]) -> ClusterBook:
+    """Apply ``change`` to the file's clusters and write the result, holding the file's edit
+    lock throughout: another command's change made meanwhile is read first, never lost.
+    Returns the book as it was before."""
+    with edit_lock(path):
+        before = load(path)
+        save(change(before))
+    return before
 
 
 Source = Literal["flag", "env", "server", "default", "local"]

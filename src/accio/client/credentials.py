@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from accio.client.edit_lock import edit_lock
 from accio.errors import UsageError
 
 if TYPE_CHECKING:
@@ -40,18 +42,20 @@ def load_token(path: Path | None, url: str) -> str | None:
 
 def save_token(path: Path, url: str, token: str) -> None:
     """Store ``token`` for ``url``; the file (and its folder) are readable by the user only."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    data: dict[str, str] = {}
-    if path.exists():
-        loaded = json.loads(path.read_text(encoding="utf-8") or "{}")
-        data = loaded if isinstance(loaded, dict) else {}
-    data[server_key(url)] = token
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(data, out, indent=2, sort_keys=True)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    with edit_lock(path):  # another login's token, saved meanwhile, is read first
+        data: dict[str, str] = {}
+        if path.exists():
+            loaded = json.loads(path.read_text(encoding="utf-8") or "{}")
+            data = loaded if isinstance(loaded, dict) else {}
+        data[server_key(url)] = token
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(data, out, indent=2, sort_keys=True)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def token_for(settings: Settings, url: str) -> str | None:

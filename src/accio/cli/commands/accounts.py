@@ -186,7 +186,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 def cmd_login(args: argparse.Namespace) -> int:
     import httpx
 
-    from accio.client.clusters import Cluster, check_token, load, save
+    from accio.client.clusters import Cluster, check_token, update
     from accio.client.credentials import save_token
 
     url, cluster = _login_target(args.server)
@@ -208,10 +208,10 @@ def cmd_login(args: argparse.Namespace) -> int:
     if response.status_code != 200:
         raise UsageError(f"{url} answered {response.status_code}: is it an Accio server?")
     if cluster is not None:
-        book = load(_clusters_file())
         kept = Cluster(cluster.name, cluster.url, token)
-        save(book.with_cluster(kept, default=book.default == cluster.name))
-        print(f"signed in to {cluster.name} ({url}); token kept in {book.path}")
+        book_path = _clusters_file()
+        update(book_path, lambda b: b.with_cluster(kept, default=b.default == cluster.name))
+        print(f"signed in to {cluster.name} ({url}); token kept in {book_path}")
         return EXIT_OK
     path = cli_settings().credentials_file
     if path is None:

@@ -13,7 +13,15 @@ from typing import Any
 
 from accio.cli import render as out
 from accio.cli.commands.common import add_json_flag, env_settings
-from accio.client.clusters import LOCAL, Cluster, check_name, check_url, load, save
+from accio.client.clusters import (
+    LOCAL,
+    Cluster,
+    ClusterBook,
+    check_name,
+    check_url,
+    load,
+    update,
+)
 from accio.errors import EXIT_OK, UsageError
 
 
@@ -67,12 +75,16 @@ def clusters_path() -> Path:
 def cmd_add(args: argparse.Namespace) -> int:
     name = check_name(args.name)
     url = check_url(args.url)
-    book = load(clusters_path())
     token: str | None = None
-    if name in book.names():
-        old = book.get(name)
-        token = old.token if old.url == url else None  # a token never follows to another URL
-    save(book.with_cluster(Cluster(name, url, token), default=args.default))
+
+    def add(book: ClusterBook) -> ClusterBook:
+        nonlocal token
+        if name in book.names():
+            old = book.get(name)
+            token = old.token if old.url == url else None  # a token never follows a new URL
+        return book.with_cluster(Cluster(name, url, token), default=args.default)
+
+    book = update(clusters_path(), add)
     default = " (default)" if args.default or book.default == name else ""
     out.print_line(f"cluster {name} -> {url}{default} in {book.path}")
     if token is None:
@@ -114,8 +126,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    book = load(clusters_path())
-    save(book.without(args.name))
+    book = update(clusters_path(), lambda book: book.without(args.name))
     was_default = " (it was the default: commands now go to the local home)"
     out.print_line(
         f"cluster {args.name} removed" + (was_default if book.default == args.name else "")
@@ -124,8 +135,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_default(args: argparse.Namespace) -> int:
-    book = load(clusters_path())
     name = None if args.name == LOCAL else args.name
-    save(book.with_default(name))
+    update(clusters_path(), lambda book: book.with_default(name))
     out.print_line(f"default cluster: {name or 'none (the local home)'}")
     return EXIT_OK
