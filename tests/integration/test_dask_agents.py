@@ -106,3 +106,32 @@ def test_a_dask_scheduler_that_does_not_answer_fails_agents_in_bounded_time(
         os.kill(proc.pid, signal.SIGCONT)
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_cluster_given_by_address_is_sized_by_its_workers_as_they_come_and_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--executor dask`` with a scheduler address: the cluster scales on its own (an
+    autoscaler, workers added by hand), and Accio dispatches by its current size."""
+    from accio.executors import dask as dask_executor
+
+    monkeypatch.setattr(dask_executor, "RESIZE_INTERVAL", 0.0)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address="127.0.0.1:0"
+    ) as cluster:
+        executor = dask_executor.DaskExecutor.connect(
+            cluster.scheduler_address, str(tmp_path / "a"), workers=1
+        )
+        try:
+            assert executor.slots == 2
+            cluster.scale(3)
+            deadline = time.time() + 30
+            while executor.slots != 6 and time.time() < deadline:
+                time.sleep(0.1)
+            assert executor.slots == 6
+            cluster.scale(0)
+            while executor.slots != 1 and time.time() < deadline:
+                time.sleep(0.1)
+            assert executor.slots == 1  # no worker: at least one slot, tasks wait in Dask
+        finally:
+            executor.stop()

@@ -109,6 +109,14 @@ class ReadyDiscarded(Event):
     """Forget nodes waiting to be resolved (a scheduler that only kills and deletes)."""
 
 
+@dataclass(frozen=True, slots=True)
+class SlotsChanged(Event):
+    """The executor can now run ``slots`` tasks at once (a Dask cluster gained or lost
+    workers): dispatch by that many from now on."""
+
+    slots: int
+
+
 # ----------------------------------------------------------------------------------- commands
 @dataclass(frozen=True, slots=True)
 class Command:

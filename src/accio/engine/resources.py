@@ -28,15 +28,19 @@ class DispatchQueue:
 
     def __init__(self, capacity: Resources, slots: int) -> None:
         self.capacity = capacity
-        self.slots = max(1, slots)
         self.in_flight: dict[int, InFlight] = {}
         self._queue: deque[Pair] = deque()
         self._used_cpus = 0.0
         self._used_memory = 0
         self._needs: dict[str, Resources] = {}  # operator -> its clamped resources
         self._next_task = 1
-        self._small_cpus = capacity.cpus / self.slots + 1e-9
-        self._small_memory = capacity.memory_mb / self.slots
+        self.resize(slots)
+
+    def resize(self, slots: int) -> None:
+        """``slots`` tasks may run at once from now on (tasks in flight stay out)."""
+        self.slots = max(1, slots)
+        self._small_cpus = self.capacity.cpus / self.slots + 1e-9
+        self._small_memory = self.capacity.memory_mb / self.slots
 
     def __len__(self) -> int:
         return len(self._queue)

@@ -46,6 +46,7 @@ from accio.engine.events import (
     RunsDeleted,
     RunsLoaded,
     RunUnstartable,
+    SlotsChanged,
     Submit,
     TasksFinished,
 )
@@ -97,7 +98,8 @@ class Scheduler:
         self.registry = registry
         self.capacity = capacity
         self.control = control
-        self.machine = StateMachine(capacity, executor.slots, strict=strict, usable=self._usable)
+        self._slots = executor.slots  # as the machine knows it (a Dask cluster may resize)
+        self.machine = StateMachine(capacity, self._slots, strict=strict, usable=self._usable)
         self.coalescer = WriteCoalescer()
         home = control.dir.parent if control is not None else None
         self.status = StatusBoard(status_path(home) if home is not None else None)
@@ -150,6 +152,10 @@ class Scheduler:
         if time.time() - self._last_flush >= FLUSH_INTERVAL or not machine.in_flight:
             self.flush()
         self.agents.tick()
+        slots = self.executor.slots
+        if slots != self._slots:
+            self._slots = slots
+            self._inbox.append(SlotsChanged(self._stimulus("slots"), time.time(), slots))
         if (paused or (not machine.in_flight and not machine.runs)) and timeout:
             time.sleep(min(timeout, 0.05))
 

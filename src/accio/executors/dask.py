@@ -30,6 +30,7 @@ import contextlib
 import functools
 import itertools
 import logging
+import math
 import os
 import socket
 import statistics
@@ -66,6 +67,8 @@ BUNDLE_BUDGET = 5 * BUNDLE_SECONDS
 
 #: Seconds the Dask scheduler has to answer for :meth:`DaskExecutor.agents`.
 AGENTS_TIMEOUT = 2.0
+#: Seconds between two looks at the size of a cluster given by its address.
+RESIZE_INTERVAL = 5.0
 
 #: Start of the log line naming where a task ran (``accio: ran on slurm job 1234 ...``).
 RAN_ON = "accio: ran on"
@@ -145,7 +148,11 @@ class DaskExecutor(Executor):
         self.client = client
         self._owned = list(owned)  # closed by stop(): what connect() created
         self.artifacts_root = artifacts_root
-        self._slots = slots
+        self._slots = slots or 1
+        #: Sized by the cluster's threads (a scheduler address): looked at again every
+        #: :data:`RESIZE_INTERVAL` seconds, since such a cluster gains and loses workers.
+        self._sized_by_cluster = slots is None
+        self._sized_at = -math.inf
         self._worker_size = dict(worker_size) if worker_size else None
         self._sequence = itertools.count()
         self._futures: dict[int, Any] = {}
@@ -199,9 +206,16 @@ class DaskExecutor(Executor):
 
     @property
     def slots(self) -> int:
-        if self._slots is None:
-            info = self.client.scheduler_info()
-            self._slots = max(1, sum(w.get("nthreads", 1) for w in info["workers"].values()))
+        """Tasks the cluster runs at once: as given, or its workers' threads (at least 1)."""
+        if self._sized_by_cluster and time.monotonic() - self._sized_at >= RESIZE_INTERVAL:
+            self._sized_at = time.monotonic()
+            client = self.client
+            try:
+                threads = client.sync(client.scheduler.ncores, callback_timeout=AGENTS_TIMEOUT)
+            except Exception as exc:  # unreachable for now: keep the last size
+                log.debug("cannot size the Dask cluster: %s", exc)
+            else:
+                self._slots = max(1, sum(threads.values()))
         return self._slots
 
     def start(self) -> None:

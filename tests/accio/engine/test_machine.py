@@ -20,6 +20,7 @@ from accio.engine.events import (
 from accio.engine.machine import CRASH_ATTEMPTS, StateMachine
 from accio.engine.runs import ParentTally
 from accio.executors.base import TaskResult
+from accio.ops.api import Resources
 from accio.states import ALL_NODE_STATES, NodeState
 
 from .conftest import (
@@ -289,3 +290,25 @@ def test_a_killed_queued_node_leaves_no_execution_to_join() -> None:
         tasks = submitted(drive(machine, finished(*(success(t) for t in tasks))))
     assert not machine.busy, {n.plan.name: n.state for n in machine.runs["r2"].nodes.values()}
     assert machine.story("r2")[-1][5] == "success"
+
+
+def test_a_cluster_that_grows_gets_more_tasks_and_one_that_shrinks_fewer() -> None:
+    """A Dask cluster given by its address gains and loses workers: ``SlotsChanged`` resizes
+    what may be in flight (``PREFETCH`` small tasks per slot), FIFO kept."""
+    from accio.engine.events import SlotsChanged
+    from accio.engine.resources import PREFETCH
+
+    machine = StateMachine(Resources(64.0, 1 << 20, 0), 1, strict=True)  # one worker at start
+    runs = [run_record(f"r{i:03d}", x=i + 0.5) for i in range(2 * PREFETCH)]  # never 2.0
+    first = submitted(drive(machine, loaded(*runs)))
+    assert len(first) == PREFETCH == machine.in_flight  # 2 * PREFETCH + 1 tasks wait to go
+    assert [t.run_id for t in first if t.node == "In"] == [r.id for r in runs][: PREFETCH - 1]
+    grown = submitted(machine.handle(SlotsChanged(stimulus(), 12.0, 2)))
+    assert len(grown) == PREFETCH and machine.in_flight == 2 * PREFETCH
+    assert [t.run_id for t in grown] == [r.id for r in runs][PREFETCH - 1 : 2 * PREFETCH - 1]
+    # back to one worker: nothing is recalled, but nothing more goes until below the new cap
+    assert not submitted(machine.handle(SlotsChanged(stimulus(), 12.5, 1)))
+    done = (first + grown)[: PREFETCH + 1]  # then PREFETCH - 1 in flight: room for one
+    assert not submitted(machine.handle(finished(*(success(t) for t in done[:-1]))))
+    assert len(submitted(machine.handle(finished(success(done[-1]))))) >= 1
+    check_consistent(machine)
