@@ -30,6 +30,7 @@ from typing import Literal
 EXIT_OK = 0
 EXIT_USAGE = 1
 EXIT_DEFINITION = 2
+EXIT_DENIED = 3
 EXIT_RUNTIME = 4
 EXIT_INTERNAL = 5
 
@@ -97,6 +98,12 @@ class RegistryError(AccioError):
     """An operator plugin is broken: duplicate name, invalid declaration, import failure."""
 
     exit_code = EXIT_INTERNAL
+
+
+class PermissionDenied(AccioError):
+    """Not signed in, or signed in as a user who may not do this (the server's 401 and 403)."""
+
+    exit_code = EXIT_DENIED
 
 
 class RuntimeFailure(AccioError):

@@ -319,8 +319,11 @@ class AccioClient(Protocol):
 #: The signed-in user a server request acts for (set by the server's auth guard): a local
 #: client records it as the owner of what it creates instead of ``settings.user``.
 ACTING_USER: ContextVar[str | None] = ContextVar("accio_acting_user", default=None)
+#: Whether that user is an admin. With no acting user (no authentication) nothing is checked.
+ACTING_ADMIN: ContextVar[bool] = ContextVar("accio_acting_admin", default=False)
 
 __all__ = [
+    "ACTING_ADMIN",
     "ACTING_USER",
     "AccioClient",
     "LogLine",

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,14 +19,17 @@ from accio.cache.explain import NodeExplanation
 from accio.cache.store_base import is_digest
 from accio.client import progress
 from accio.client.agents import LocalAgents
-from accio.client.contract import ACTING_USER, AccioClient, RunSource, Submission
+from accio.client.contract import (
+    ACTING_USER,
+    AccioClient,
+    RunSource,
+    Submission,
+)
+from accio.client.local_workflows import LocalWorkflows
 from accio.client.lookup import pick_run_id, prepare_run
 from accio.client.status import LocalSchedulerStatus
 from accio.client.sweeps import forced_nodes, sweep_records
 from accio.config import ExecutorName, Settings
-from accio.definitions.documents import workflow_from_document
-from accio.definitions.load import read_json_file, split_workflow_spec, workflow_id_from_path
-from accio.definitions.model import Workflow
 from accio.definitions.sweep import Sweep
 from accio.engine import daemon
 from accio.engine.tuning import paused_gc
@@ -41,7 +43,6 @@ from accio.storage.records import (
     NodeRecord,
     RunRecord,
     RunsFilter,
-    WorkflowRecord,
 )
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from accio.engine.scheduler import Scheduler
 
 
-class LocalClient(LocalAgents, LocalSchedulerStatus):
+class LocalClient(LocalAgents, LocalSchedulerStatus, LocalWorkflows):
     """Access to one Accio home on this machine (storage, artifacts, scheduler process)."""
 
     def __init__(
@@ -117,77 +118,6 @@ class LocalClient(LocalAgents, LocalSchedulerStatus):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # ----------------------------------------------------------------- workflows
-    def push(self, source: str | Path | Mapping[str, Any]) -> tuple[WorkflowRecord, bool]:
-        """Validate and store a workflow as a new active version; returns (record, is_new)."""
-        if isinstance(source, Mapping):
-            workflow, _ = workflow_from_document(dict(source), self.registry)
-        else:
-            document = read_json_file(source)
-            workflow, _ = workflow_from_document(
-                document, self.registry, file=str(source), default_id=workflow_id_from_path(source)
-            )
-        return self._store_workflow(workflow)
-
-    def _store_workflow(self, workflow: Workflow) -> tuple[WorkflowRecord, bool]:
-        definition = dict(workflow.definition)
-        definition["id"] = workflow.id
-        record = WorkflowRecord(
-            id=workflow.id,
-            version=workflow.version,
-            definition=json.dumps(definition, ensure_ascii=False),
-            name=workflow.name,
-            owner=ACTING_USER.get() or workflow.owner or self.settings.user,
-            created=time.time(),
-            active=True,
-        )
-        storage = self.storage
-        new = storage.push_workflow(record)
-        return storage.get_workflow(workflow.id, workflow.version), new
-
-    def workflow_record(self, spec: str) -> WorkflowRecord:
-        wf_id, version = split_workflow_spec(spec)
-        storage = self.storage
-        if version is None or len(version) == 40:
-            return storage.get_workflow(wf_id, version)
-        matches = [w for w in storage.workflow_versions(wf_id) if w.version.startswith(version)]
-        if len(matches) != 1:
-            raise NotFoundError(f"workflow {wf_id}:{version} not found")
-        return matches[0]
-
-    def workflow(self, spec: str) -> Workflow:
-        record = self.workflow_record(spec)
-        workflow, _ = workflow_from_document(json.loads(record.definition), self.registry)
-        return workflow
-
-    def find_stored_workflow(self, spec: str) -> Workflow | None:
-        try:
-            return self.workflow(spec)
-        except NotFoundError:
-            return None
-
-    def workflows(
-        self,
-        owner: str | None = None,
-        text: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-        *,
-        include_inactive: bool = False,
-    ) -> list[WorkflowRecord]:
-        return self.storage.list_workflows(
-            owner, text, limit, offset, include_inactive=include_inactive
-        )
-
-    def count_workflows(
-        self, owner: str | None = None, text: str | None = None, *, include_inactive: bool = False
-    ) -> int:
-        found = self.workflows(owner, text, 2**31 - 1, include_inactive=include_inactive)
-        return len(found)
-
-    def workflow_versions(self, wf_id: str) -> list[WorkflowRecord]:
-        return self.storage.workflow_versions(wf_id)
 
     def operators(self, *, include_deprecated: bool = False) -> list[OperatorOut]:
         from accio.client.models import OperatorOut  # pydantic: not for every command
@@ -262,7 +192,7 @@ class LocalClient(LocalAgents, LocalSchedulerStatus):
             seed=seed,
         )
         forced = forced_nodes(sweep.workflow, force, force_nodes)
-        record, _ = self._store_workflow(sweep.workflow)  # the run records the exact version
+        record = self._version_of(sweep.workflow)  # the run records the exact version
         with paused_gc():  # 10^4 children: tens of thousands of records at once
             owner = ACTING_USER.get() or self.settings.user  # the server's signed-in user
             runs, nodes = sweep_records(sweep, record.version, owner, forced)

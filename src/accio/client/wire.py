@@ -17,6 +17,7 @@ from accio.errors import (
     AccioError,
     DefinitionError,
     NotFoundError,
+    PermissionDenied,
     Problem,
     RuntimeFailure,
     Severity,
@@ -58,6 +59,8 @@ def error(response: httpx.Response, file: str | None) -> AccioError:
         return UsageError(text)
     if status == 409:
         return RuntimeFailure(text)
+    if status in (401, 403):
+        return PermissionDenied(text)
     return AccioError(f"the Accio server answered {status}: {text}")
 
 

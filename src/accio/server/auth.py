@@ -12,7 +12,9 @@ With authentication on:
   revoked: ``POST /logout`` ends the row, so a copy of the cookie kept anywhere is dead too
   (a signature alone could not be taken back before it expires);
 * editing, killing or deleting a run is for its owner or an admin (403 otherwise), ``gc`` for
-  admins; the owner of what a request creates is the signed-in user (:data:`ACTING_USER`).
+  admins; the owner of what a request creates is the signed-in user (:data:`ACTING_USER`);
+  a new version of a workflow is for the user who created the workflow or an admin (checked
+  by the client where it stores it, since the id is in the body: :data:`ACTING_ADMIN`).
 
 The guard is a plain ASGI middleware, so no route can forget it.
 """
@@ -38,7 +40,7 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from accio.client.contract import ACTING_USER, AccioClient
+from accio.client.contract import ACTING_ADMIN, ACTING_USER, AccioClient
 from accio.errors import AccioError
 from accio.storage.accounts import AccountsApi, SessionRecord, UserRecord
 
@@ -192,9 +194,11 @@ class Guard:
         scope["accio.user"] = user
         scope["accio.csrf"] = self.sessions.csrf(cookie) if cookie is not None else ""
         reset = ACTING_USER.set(user.name)
+        reset_admin = ACTING_ADMIN.set(user.admin)
         try:
             await self.app(scope, receive, send)
         finally:
+            ACTING_ADMIN.reset(reset_admin)
             ACTING_USER.reset(reset)
 
     def _user(self, headers: dict[bytes, bytes]) -> tuple[UserRecord | None, str | None]:

@@ -22,6 +22,7 @@ from accio.errors import (
     AccioError,
     DefinitionError,
     NotFoundError,
+    PermissionDenied,
     RuntimeFailure,
     UsageError,
     ValueParseError,
@@ -57,6 +58,8 @@ def status_of(exc: AccioError) -> int:
     """The HTTP status of an Accio error: its meaning, not its CLI exit code."""
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, PermissionDenied):
+        return 403
     if isinstance(exc, DefinitionError | ValueParseError):
         return 422
     if isinstance(exc, UsageError):
