@@ -119,6 +119,10 @@ class Settings:
     job_dir
         Batch executors: the workers' working and scratch directory, a path on the compute
         nodes, created by each job (``$ACCIO_JOB_DIR``; default ``home/jobqueue/workers``).
+    job_log_dir
+        Batch executors: where the batch system writes each job's stdout and stderr, a folder
+        that exists on the compute nodes (``$ACCIO_JOB_LOG_DIR``; made from here when this
+        machine sees it; default ``home/jobqueue/logs``, for a home on a shared filesystem).
     job_prologue
         Batch executors: shell commands each job runs before its worker starts
         (``$ACCIO_JOB_PROLOGUE``, e.g. ``module load python; export HOME=/scratch/$USER``).
@@ -165,6 +169,7 @@ class Settings:
     job_host: str | None = None
     job_idle_s: int = 30
     job_dir: Path | None = None
+    job_log_dir: Path | None = None
     job_prologue: str | None = None
     auth: bool = False
     allowed_hosts: tuple[str, ...] = ()
@@ -219,6 +224,7 @@ class Settings:
             job_host=(env.get("ACCIO_JOB_HOST") or "").strip() or None,
             job_idle_s=_positive_int(env, "ACCIO_JOB_IDLE_S", lambda: 30),
             job_dir=_job_dir(env.get("ACCIO_JOB_DIR")),
+            job_log_dir=_job_dir(env.get("ACCIO_JOB_LOG_DIR"), "ACCIO_JOB_LOG_DIR"),
             job_prologue=(env.get("ACCIO_JOB_PROLOGUE") or "").strip() or None,
             auth=_switch(env, "ACCIO_AUTH"),
             token=(env.get("ACCIO_TOKEN") or "").strip() or None,
@@ -285,19 +291,22 @@ def job_env(settings: Settings) -> dict[str, str]:
         env["ACCIO_JOB_HOST"] = settings.job_host
     if settings.job_dir:
         env["ACCIO_JOB_DIR"] = str(settings.job_dir)
+    if settings.job_log_dir:
+        env["ACCIO_JOB_LOG_DIR"] = str(settings.job_log_dir)
     if settings.job_prologue:
         env["ACCIO_JOB_PROLOGUE"] = settings.job_prologue
     return env
 
 
-def _job_dir(text: str | None) -> Path | None:
-    """``$ACCIO_JOB_DIR``: absolute (it names a directory on the compute nodes, not here)."""
+def _job_dir(text: str | None, name: str = "ACCIO_JOB_DIR") -> Path | None:
+    """``$ACCIO_JOB_DIR`` (or ``name``): absolute (it names a directory on the compute nodes,
+    not here)."""
     value = (text or "").strip()
     if not value:
         return None
     path = Path(value).expanduser()
     if not path.is_absolute():
-        raise UsageError(f"ACCIO_JOB_DIR must be an absolute path, got {text!r}")
+        raise UsageError(f"{name} must be an absolute path, got {text!r}")
     return path
 
 
@@ -330,7 +339,7 @@ CONFIG_KEYS = (
     "home", "database_url", "user", "cpus", "memory_mb", "executor", "dask_scheduler",
     "max_children", "max_body_mb", "http", "plugins", "server", "artifacts_url", "s3_endpoint",
     "max_workers", "job_cores", "job_memory", "job_queue", "job_walltime", "job_host",
-    "job_idle_s", "job_dir", "job_prologue", "auth", "allowed_hosts", "http_workers",
+    "job_idle_s", "job_dir", "job_log_dir", "job_prologue", "auth", "allowed_hosts", "http_workers",
     "clusters_file",
 )  # fmt: skip
 

@@ -308,6 +308,13 @@ def test_job_dir_and_prologue_reach_the_job_script(tmp_path: Path) -> None:
     assert not (tmp_path / "home" / "jobqueue" / "workers").exists()  # nothing made here
     with pytest.raises(UsageError, match="ACCIO_JOB_DIR"):
         Settings.from_env({**env, "ACCIO_JOB_DIR": "relative/dir"})
+    # the jobs' logs: in a folder of the compute nodes when the home is not shared with them
+    elsewhere = Settings.from_env({**env, "ACCIO_JOB_LOG_DIR": "/scratch/accio-logs"})
+    assert job_env(elsewhere)["ACCIO_JOB_LOG_DIR"] == "/scratch/accio-logs"
+    with SLURMCluster(**cluster_options(elsewhere)) as cluster:
+        assert "#SBATCH -e /scratch/accio-logs/accio-worker-%J.err" in cluster.job_script()
+    with pytest.raises(UsageError, match="ACCIO_JOB_LOG_DIR must be an absolute path"):
+        Settings.from_env({**env, "ACCIO_JOB_LOG_DIR": "logs"})
     # the jobs' log folder goes into the batch directives unquoted: a space is refused, clearly
     spaced = Settings.from_env({**env, "ACCIO_HOME": str(tmp_path / "my home")})
     with pytest.raises(UsageError, match="has a space in its path"):

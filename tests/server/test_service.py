@@ -325,3 +325,32 @@ def test_the_scheduler_serves_with_the_configured_body_limit(tmp_path: Path) -> 
         assert small.status_code == 422
     finally:
         daemon.stop(home)
+
+
+def test_server_start_executor_flag_chooses_where_nodes_run(tmp_path: Path) -> None:
+    """``accio server start --executor dask``: the scheduler runs nodes on a Dask cluster (a
+    LocalCluster here), whatever ``$ACCIO_EXECUTOR`` says; a running one keeps its own."""
+    pytest.importorskip("distributed")
+    home = tmp_path / "home"
+    env = _env(home, ACCIO_EXECUTOR="local", ACCIO_CPUS="1")
+    bad = run_module(["server", "start", "--dask-scheduler", "tcp://127.0.0.1:1"], env)
+    assert bad.returncode == 1 and "--executor dask" in bad.stderr
+    bad = run_module(["server", "status", "--executor", "dask"], env)
+    assert bad.returncode == 1 and "go with 'accio server start'" in bad.stderr
+    assert run_module(["server", "start", "--executor", "nope"], env).returncode != 0
+    assert not daemon.is_running(home)
+
+    done = run_module(["server", "start", "--executor", "dask", "--no-http"], env)
+    try:
+        assert done.returncode == 0, done
+        deadline = time.time() + 60
+        status: dict[str, object] = {}
+        while time.time() < deadline and status.get("executor") != "dask":
+            status = json.loads(run_module(["server", "status", "--json"], env).stdout)
+            time.sleep(0.2)
+        assert status["executor"] == "dask"
+        again = run_module(["server", "start", "--executor", "local"], env)
+        assert again.returncode == 0 and "already running" in again.stdout
+        assert "runs the dask executor, not local" in again.stderr
+    finally:
+        daemon.stop(home)

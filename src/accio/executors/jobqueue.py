@@ -24,6 +24,7 @@ worker coming back: ``distributed.deploy.lost-worker-timeout``, 15 s by default.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import shlex
 import sys
@@ -51,9 +52,10 @@ def is_loopback(host: str) -> bool:
 
 
 def jobqueue_paths(settings: Settings) -> tuple[Path, Path]:
-    """(workers' local directory, jobs' log directory): ``job_dir``, or under the home."""
+    """(workers' local directory, jobs' log directory): ``job_dir`` and ``job_log_dir``, or
+    under the home."""
     base = settings.home / "jobqueue"
-    return settings.job_dir or base / "workers", base / "logs"
+    return settings.job_dir or base / "workers", settings.job_log_dir or base / "logs"
 
 
 def cluster_options(settings: Settings) -> dict[str, Any]:
@@ -62,8 +64,9 @@ def cluster_options(settings: Settings) -> dict[str, Any]:
     if any(c.isspace() for c in str(logs)):
         # dask-jobqueue writes it as is into '#SBATCH -e DIR/...' ('#PBS', '#$'): unquotable.
         raise UsageError(
-            f"the batch jobs' log folder {logs} (under ACCIO_HOME) has a space in its path, "
-            "which SLURM, PBS and SGE directives cannot take: use an ACCIO_HOME without spaces"
+            f"the batch jobs' log folder {logs} has a space in its path, which SLURM, PBS "
+            "and SGE directives cannot take: set ACCIO_JOB_LOG_DIR (or ACCIO_HOME) to a path "
+            "without spaces"
         )
     cores, memory_mb = settings.job_cores, settings.job_memory_mb
     worker_args = ["--resources", f"cpus={cores},memory_mb={memory_mb}", "--no-dashboard"]
@@ -114,7 +117,11 @@ def connect_jobqueue(
             f"the {name} executor needs dask-jobqueue: pip install 'accio[dask]'"
         ) from exc
     workdir, logs = jobqueue_paths(settings)
-    logs.mkdir(parents=True, exist_ok=True)  # the batch system writes there from the start
+    if settings.job_log_dir is None:
+        logs.mkdir(parents=True, exist_ok=True)  # the batch system writes there from the start
+    else:  # a folder of the compute nodes: made here when this machine sees it too
+        with contextlib.suppress(OSError):
+            logs.mkdir(parents=True, exist_ok=True)
     if settings.job_dir is None:
         workdir.mkdir(parents=True, exist_ok=True)
     cluster_class: Any = getattr(dask_jobqueue, CLUSTERS[name])

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from accio.cli import render as out
 from accio.cli.commands.common import cli_selection, command, open_client
 from accio.client.contract import SchedulerStatus
-from accio.config import DEFAULT_HTTP, Settings, parse_http_address
+from accio.config import DEFAULT_HTTP, EXECUTOR_NAMES, Settings, parse_http_address
 from accio.engine import daemon
 from accio.errors import (
     EXIT_INTERNAL,
@@ -58,6 +59,20 @@ def register(subparsers: Any) -> None:
         "be bound 4, and no scheduler is left running",
     )
     server.add_argument("--no-http", action="store_true", help="start: scheduler only")
+    server.add_argument(
+        "--executor",
+        choices=EXECUTOR_NAMES,
+        default=None,
+        help="start: where nodes run (default $ACCIO_EXECUTOR or the config file's, else "
+        "local): local processes, a Dask cluster, or SLURM/PBS/SGE batch jobs",
+    )
+    server.add_argument(
+        "--dask-scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="start --executor dask: the Dask scheduler (tcp://host:8786); without it, a "
+        "Dask LocalCluster on this machine",
+    )
     server.set_defaults(handler=command(cmd_server))
 
     # accio gc: accio.cli.commands.gc (retention policies)
@@ -75,6 +90,14 @@ def cmd_server(args: argparse.Namespace) -> int:
             f"{name!r}'s: drop --cluster (or unset ACCIO_CLUSTER), or pass --cluster local"
         )
     settings = Settings.from_env()
+    if action != "start" and (args.executor or args.dask_scheduler):
+        raise UsageError("--executor and --dask-scheduler go with 'accio server start'")
+    if args.executor:
+        settings = replace(settings, executor=args.executor)
+    if args.dask_scheduler:
+        if settings.executor != "dask":
+            raise UsageError("--dask-scheduler needs the dask executor (--executor dask)")
+        settings = replace(settings, dask_address=args.dask_scheduler.strip())
     if action == "start":
         if args.no_http:
             http = None
@@ -104,6 +127,7 @@ def _start(
         pid = daemon.running_pid(home)
         out.print_line(f"Scheduler already running (pid {pid or '?'}, home {home})")
         _print_url(home, wanted=http is not None)
+        _say_if_other_executor(settings.executor)
         return EXIT_OK
     if foreground:
         out.info(f"scheduler running in the foreground for {home}; Ctrl-C stops it")
@@ -127,6 +151,16 @@ def _start(
     if report.url:
         out.print_line(f"Web UI and REST API at {report.url}")
     return EXIT_OK
+
+
+def _say_if_other_executor(wanted: str) -> None:
+    """A running scheduler keeps its executor: say so when another one was asked for."""
+    running = open_client(autostart=False, operators=False).scheduler_status().executor
+    if running and running != wanted:
+        out.info(
+            f"it runs the {running} executor, not {wanted}: 'accio server stop' first to "
+            "change it (running nodes end first)"
+        )
 
 
 def _print_url(home: Path, *, wanted: bool) -> None:
