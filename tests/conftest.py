@@ -98,3 +98,42 @@ def s3_server(request: pytest.FixtureRequest) -> S3Server:
 
     request.addfinalizer(stop)
     return S3Server(done.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------ no silent skip in CI
+#: What a skip for a missing optional package says (``pytest.importorskip`` and our reasons).
+_MISSING_PACKAGE = ("could not import", "is not installed", "pip install")
+
+
+def _missing_package(report: pytest.CollectReport | pytest.TestReport) -> str | None:
+    """The skip reason of ``report`` when it skipped for a missing package, under CI=true."""
+    if os.environ.get("CI") != "true" or not report.skipped:
+        return None
+    longrepr = report.longrepr
+    reason = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
+    return reason if any(m in reason for m in _MISSING_PACKAGE) else None
+
+
+def _as_failure(report: pytest.CollectReport | pytest.TestReport, reason: str) -> None:
+    report.outcome = "failed"
+    report.longrepr = f"{reason}\n(CI=true installs every test extra: a skip here would hide it)"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    """A test module skipped for a missing package fails under CI=true."""
+    outcome = yield
+    report = outcome.get_result()
+    reason = _missing_package(report)
+    if reason is not None:
+        _as_failure(report, reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """So does a test skipped for one."""
+    outcome = yield
+    report = outcome.get_result()
+    reason = _missing_package(report)
+    if reason is not None:
+        _as_failure(report, reason)
