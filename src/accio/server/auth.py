@@ -31,11 +31,11 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -284,6 +284,15 @@ async def _redirect(send: Send, to: str) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
+def same_origin(headers: Mapping[str, str]) -> bool:
+    """Whether a request's ``Origin`` (else ``Referer``) is this server, as its ``Host`` says;
+    true when the client sends neither (not a browser: curl, scripts)."""
+    sent = headers.get("origin") or headers.get("referer")
+    if not sent:
+        return True
+    return urlsplit(sent).netloc.lower() == headers.get("host", "").strip().lower() != ""
+
+
 def csrf_of(request: Any) -> str:
     """The CSRF token of a request's session ("" without authentication)."""
     return str(request.scope.get("accio.csrf", ""))
@@ -318,6 +327,10 @@ def install_login(app: FastAPI, accounts: AccountsApi, sessions: Sessions) -> No
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
+        if not same_origin(request.headers):
+            # Login CSRF: another site's page posting its own token would sign this browser
+            # in as someone else. Browsers name the page a form comes from (Origin, Referer).
+            return page("sign in from this server's own sign-in page", 403)
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         name = (form.get("user") or [""])[0].strip()
         token = (form.get("token") or [""])[0].strip()
@@ -342,4 +355,12 @@ def install_login(app: FastAPI, accounts: AccountsApi, sessions: Sessions) -> No
         return response
 
 
-__all__ = ["Guard", "Sessions", "allowed_hosts", "csrf_of", "host_name", "install_login"]
+__all__ = [
+    "Guard",
+    "Sessions",
+    "allowed_hosts",
+    "csrf_of",
+    "host_name",
+    "install_login",
+    "same_origin",
+]
