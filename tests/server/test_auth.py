@@ -7,7 +7,9 @@ and a revoked token no longer signs in.
 
 from __future__ import annotations
 
+import os
 import re
+import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +29,7 @@ from accio.server.auth import allowed_hosts
 from accio.storage import schema
 from accio.storage.accounts import UserRecord, new_token
 from accio.storage.sql import SqlStorage
+from accio.storage.sqlite import open_storage
 
 V1 = "/api/v1"
 WORKFLOW: dict[str, Any] = {
@@ -89,10 +92,41 @@ def test_anonymous_requests_get_401(team: Team) -> None:
 
 
 def test_the_owner_is_the_signed_in_user_not_a_sent_field(team: Team) -> None:
-    body = {"definition": {"workflow": "one", "params": {"a": 1}, "owner": "root"}}
-    response = team.http.post(f"{V1}/runs", json=body, headers=team.auth("alice"))
-    run_id = response.json()["run_id"] if response.status_code == 201 else team.submit("alice")
+    """No field, query parameter or header lets a client choose a run's owner (the CLI's
+    ACCIO_USER: tests/cli/test_auth_cli.py)."""
+    alice = team.auth("alice")
+    run = {"workflow": "one", "params": {"a": 1}}
+    for body in ({"definition": {**run, "owner": "root"}}, {"definition": run, "owner": "root"}):
+        refused = team.http.post(f"{V1}/runs", json=body, headers=alice)
+        assert refused.status_code == 422, refused.text
+        assert "owner" in refused.text
+    assert team.client.runs() == []
+
+    sent = team.http.post(
+        f"{V1}/runs",
+        params={"owner": "root", "user": "root"},
+        json={"definition": run},
+        headers={**alice, "X-Accio-User": "root", "X-Forwarded-User": "root"},
+    )
+    assert sent.status_code == 201, sent.text
+    run_id = sent.json()["run_id"]
     assert team.client.run(run_id).owner == "alice"
+    assert team.http.get(f"{V1}/runs/{run_id}", headers=alice).json()["owner"] == "alice"
+
+    # an edit cannot give a run away, not even its owner's or an admin's
+    for user in ("alice", "root"):
+        for method in ("PATCH", "POST"):
+            url = f"{V1}/runs/{run_id}"
+            edit = team.http.request(method, url, json={"owner": "bob"}, headers=team.auth(user))
+            assert edit.status_code == 422, (user, method, edit.text)
+    assert team.client.run(run_id).owner == "alice"
+
+    # a workflow document's own owner field does not say whose the stored workflow is
+    doc = {**WORKFLOW, "id": "bobs", "owner": "root"}
+    pushed = team.http.post(f"{V1}/workflows", json=doc, headers=team.auth("bob"))
+    assert pushed.status_code == 201, pushed.text
+    assert team.client.workflow_record("bobs").owner == "bob"
+
     listed = team.http.get(f"{V1}/runs", headers=team.auth("bob"))
     assert listed.status_code == 200 and listed.json()["total"] == 1
 
@@ -134,6 +168,56 @@ def test_tokens_are_stored_hashed_and_a_revoked_token_is_refused(team: Team) -> 
     assert team.http.get(f"{V1}/runs", headers=team.auth("bob")).status_code == 200
     storage.revoke_token(team.token_ids["bob"])
     assert team.http.get(f"{V1}/runs", headers=team.auth("bob")).status_code == 401
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A database of its own on the test PostgreSQL server, dropped afterwards."""
+    base = os.environ.get("ACCIO_TEST_POSTGRES_URL")
+    if not base:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true needs ACCIO_TEST_POSTGRES_URL")
+        pytest.skip("set ACCIO_TEST_POSTGRES_URL to test PostgreSQL")
+    import psycopg
+
+    url = sa.make_url(base)
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"accio_auth_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_tokens_are_stored_hashed_on_postgresql(postgres_url: str) -> None:
+    storage = open_storage(postgres_url)
+    try:
+        assert storage.engine.dialect.name == "postgresql"
+        tokens: dict[str, tuple[str, str]] = {}  # user: (token, id)
+        for name, admin in (("alice", False), ("bob", False), ("root", True)):
+            storage.add_user(UserRecord(name, admin, 0.0))
+            token, rec = new_token(name)
+            storage.add_token(rec)
+            tokens[name] = (token, rec.id)
+        with storage.engine.connect() as conn:
+            rows = conn.execute(sa.select(schema.tokens)).all()
+        assert len(rows) == 3
+        for row in rows:
+            for token, _ in tokens.values():
+                assert all(token not in str(value) for value in row), row
+        for name, (token, _) in tokens.items():
+            user = storage.authenticate(token)
+            assert user is not None and user.name == name
+        assert storage.authenticate("not-a-token") is None
+        storage.revoke_token(tokens["bob"][1])
+        assert storage.authenticate(tokens["bob"][0]) is None
+        alice = storage.authenticate(tokens["alice"][0])
+        assert alice is not None and alice.name == "alice"
+    finally:
+        storage.close()
 
 
 def test_wrong_host_gets_400(team: Team) -> None:
@@ -187,7 +271,8 @@ def test_ui_forms_need_the_csrf_token(team: Team) -> None:
 def test_ui_another_users_run_is_refused(team: Team) -> None:
     run_id = team.submit("alice")
     csrf = _login(team, "bob")
-    refused = team.http.post(f"/runs/{run_id}/delete", data={"csrf_token": csrf})
+    form = {"csrf_token": csrf, "confirm": run_id[:8]}  # all the route itself asks for
+    refused = team.http.post(f"/runs/{run_id}/delete", data=form, follow_redirects=False)
     assert refused.status_code == 403
     assert team.client.run(run_id).state == "pending"
 

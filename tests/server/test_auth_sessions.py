@@ -107,6 +107,62 @@ def test_without_auth_there_is_no_sign_out(tmp_path: Path) -> None:
         assert "Sign out" not in page.text and 'action="/logout"' not in page.text
 
 
+def test_ui_edit_of_another_users_run_is_refused(team: Team) -> None:
+    """Bob, signed in with his own session and its CSRF token, edits Alice's run: 403."""
+    run_id = team.submit("alice")
+    csrf = _login(team, "bob")
+    form = {"name": "x", "notes": "bob was here", "tags": "bobs", "csrf_token": csrf}
+    refused = team.http.post(f"/runs/{run_id}/edit", data=form, follow_redirects=False)
+    assert refused.status_code == 403, refused.text
+    assert "belongs to alice" in refused.text
+    htmx = team.http.post(
+        f"/runs/{run_id}/edit",
+        data={"name": "x"},
+        headers={"X-CSRF-Token": csrf, "HX-Request": "true"},
+    )
+    assert htmx.status_code == 403
+    run = team.client.run(run_id)
+    assert (run.name, run.notes or "", list(run.tags), run.owner) == ("mine", "", [], "alice")
+
+
+def test_ui_kill_of_another_users_run_is_refused(team: Team) -> None:
+    """Bob, signed in with his own session and its CSRF token, kills Alice's run: 403."""
+    run_id = team.submit("alice")
+    csrf = _login(team, "bob")
+    refused = team.http.post(
+        f"/runs/{run_id}/kill", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert refused.status_code == 403, refused.text
+    assert "belongs to alice" in refused.text
+    assert team.client.run(run_id).state == "pending"
+    # his own run he may kill from the same session
+    own = team.submit("bob")
+    killed = team.http.post(f"/runs/{own}/kill", data={"csrf_token": csrf}, follow_redirects=False)
+    assert killed.status_code == 303 and team.client.run(own).state == "killed"
+
+
+def test_ui_rerun_and_edit_never_change_whose_a_run_is(team: Team) -> None:
+    """A re-run of Alice's run by Bob is Bob's new run (hers untouched); an edit form carrying
+    an owner field leaves the owner as it was."""
+    run_id = team.submit("alice")
+    csrf = _login(team, "bob")
+    rerun = team.http.post(
+        f"/runs/{run_id}/rerun", data={"csrf_token": csrf, "seed": "same"}, follow_redirects=False
+    )
+    assert rerun.status_code == 303, rerun.text
+    new_id = rerun.headers["location"].rsplit("/", 1)[1]
+    assert new_id != run_id and team.client.run(new_id).owner == "bob"
+    assert team.client.run(run_id).owner == "alice"
+
+    team.http.cookies.clear()
+    csrf = _login(team, "alice")
+    form = {"name": "renamed", "owner": "bob", "csrf_token": csrf}
+    edited = team.http.post(f"/runs/{run_id}/edit", data=form, follow_redirects=False)
+    assert edited.status_code == 303
+    run = team.client.run(run_id)
+    assert (run.name, run.owner) == ("renamed", "alice")
+
+
 def _cli(team: Team, user: str, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     """The real ``accio`` command, as ``user``, on the team server's home."""
     env = {
