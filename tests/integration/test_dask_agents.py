@@ -4,6 +4,7 @@ read from the Dask scheduler itself (a real LocalCluster)."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,34 @@ def test_a_cluster_given_by_address_is_sized_by_its_workers_as_they_come_and_go(
             assert executor.slots == 1  # no worker: at least one slot, tasks wait in Dask
         finally:
             executor.stop()
+
+
+def test_workers_that_advertise_resources_get_tasks_asking_for_the_declared_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster by address whose workers were started with ``--resources "cpus=N,
+    memory_mb=M"``: tasks ask Dask for their operator's declared cpus and memory (capped at the
+    smallest worker); a cluster that advertises none gets none asked."""
+    from accio.executors import dask as dask_executor
+
+    monkeypatch.setattr(dask_executor, "RESIZE_INTERVAL", 0.0)
+    task = replace(sleep_task(1, "Slow", 10), cpus=4, memory_mb=512)
+    for advertised, asked in (
+        ({"cpus": 2, "memory_mb": 1000}, {"cpus": 2.0, "memory_mb": 512.0}),
+        (None, None),
+    ):
+        with distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=False,
+            dashboard_address="127.0.0.1:0",
+            resources=advertised,
+        ) as cluster:
+            executor = dask_executor.DaskExecutor.connect(
+                cluster.scheduler_address, str(tmp_path / "a"), workers=1
+            )
+            try:
+                assert executor.slots == 2
+                assert executor.resources(task) == asked
+            finally:
+                executor.stop()

@@ -5,8 +5,9 @@ scheduler address. Tasks run :func:`accio.executors.worker.execute_task` on the 
 must see the same artifact store path (a shared filesystem) and have the operator plugins
 installed. Declared resources reach Dask as ``resources={"cpus": .., "memory_mb": ..}`` when the
 executor knows its workers' size (``worker_size``: workers started with ``--resources
-"cpus=N,memory_mb=M"``, as :mod:`accio.executors.jobqueue` does), capped at that size so that no
-task waits for a worker that cannot exist; otherwise Dask's own slots decide. Tasks get
+"cpus=N,memory_mb=M"``, as :mod:`accio.executors.jobqueue` does; on a cluster given by its
+address, when every worker advertises both), capped at that size so that no task waits for a
+worker that cannot exist; otherwise Dask's own slots decide. Tasks get
 decreasing Dask priorities, so that Dask runs those that fit in submission order (FIFO).
 
 Short tasks are bundled: once an operator's tasks are measured short (median run time under
@@ -72,6 +73,21 @@ RESIZE_INTERVAL = 5.0
 
 #: Start of the log line naming where a task ran (``accio: ran on slurm job 1234 ...``).
 RAN_ON = "accio: ran on"
+
+
+def advertised_size(workers: Sequence[Mapping[str, Any]]) -> dict[str, float] | None:
+    """The resources every worker of a cluster advertises (``dask worker --resources
+    "cpus=N,memory_mb=M"``): the smallest of each, so that a capped task fits any worker; None
+    when some worker advertises neither (tasks then take Dask's slots, not resources)."""
+    sizes: dict[str, float] = {}
+    for worker in workers:
+        resources = worker.get("resources") or {}
+        if "cpus" not in resources or "memory_mb" not in resources:
+            return None
+        for name in ("cpus", "memory_mb"):
+            value = float(resources[name])
+            sizes[name] = min(sizes.get(name, value), value)
+    return sizes or None
 
 
 def _where(result: TaskResult) -> TaskResult:
@@ -211,11 +227,15 @@ class DaskExecutor(Executor):
             self._sized_at = time.monotonic()
             client = self.client
             try:
-                threads = client.sync(client.scheduler.ncores, callback_timeout=AGENTS_TIMEOUT)
+                info = client.sync(
+                    client.scheduler.identity, n_workers=-1, callback_timeout=AGENTS_TIMEOUT
+                )
             except Exception as exc:  # unreachable for now: keep the last size
                 log.debug("cannot size the Dask cluster: %s", exc)
             else:
-                self._slots = max(1, sum(threads.values()))
+                workers = list(info.get("workers", {}).values())
+                self._slots = max(1, sum(int(w.get("nthreads", 1)) for w in workers))
+                self._worker_size = advertised_size(workers)
         return self._slots
 
     def start(self) -> None:
