@@ -17,7 +17,7 @@ Targets (issue 12): p99 <= 100 ms and 0 errors. Verdicts are printed; the exit s
 when something broke (errors, or the sweep did not run during the load).
 
     python benchmarks/bench_load.py [--workers 0,1,2] [--requests 10000] [--clients 50]
-        [--postgres postgresql+psycopg://user:pw@host/db]
+        [--postgres postgresql+psycopg://user:pw@host/db] [--auth]
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ async def _client(
     paths: list[str],
     latencies: list[tuple[str, float]],
     errors: list[str],
+    auth: str = "",
 ) -> None:
     """One keep-alive connection sending ``paths`` in turn; reconnects after an error."""
     reader: asyncio.StreamReader | None = None
@@ -79,7 +80,7 @@ async def _client(
             if writer is None:
                 reader, writer = await asyncio.open_connection(host, port)
             assert reader is not None
-            request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: */*\r\n\r\n"
+            request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: */*\r\n{auth}\r\n"
             writer.write(request.encode())
             status_line = await reader.readline()
             length = 0
@@ -112,14 +113,16 @@ def _kind(path: str) -> str:
     return "runs list (HTML)" if path == "/" else "runs list (REST)"
 
 
-def _load(args: tuple[str, int, list[list[str]]]) -> tuple[list[tuple[str, float]], list[str]]:
+def _load(
+    args: tuple[str, int, list[list[str]], str],
+) -> tuple[list[tuple[str, float]], list[str]]:
     """In a load process: its clients' requests; ((kind, latency in s), errors)."""
-    host, port, plans = args
+    host, port, plans, auth = args
     latencies: list[tuple[str, float]] = []
     errors: list[str] = []
 
     async def main() -> None:
-        await asyncio.gather(*(_client(host, port, p, latencies, errors) for p in plans))
+        await asyncio.gather(*(_client(host, port, p, latencies, errors, auth) for p in plans))
 
     asyncio.run(main())
     return latencies, errors
@@ -166,7 +169,13 @@ def measure(workers: int, options: argparse.Namespace) -> dict[str, Any]:
             "ACCIO_HTTP_WORKERS": str(workers),
             "ACCIO_CPUS": str(options.cpus),
             "ACCIO_SERVER": "",
+            "ACCIO_AUTH": "on" if options.auth else "off",
         }
+        auth = ""
+        if options.auth:  # every request signs in with a token, as on the team server
+            accio(env, "user", "add", "bench")
+            token = accio(env, "token", "create", "bench").strip()
+            auth = f"Authorization: Bearer {token}\r\n"
         accio(env, "server", "start", "--http", "127.0.0.1:0")
         try:
             url = (home / "server.url").read_text().split()[0]
@@ -206,7 +215,7 @@ def measure(workers: int, options: argparse.Namespace) -> dict[str, Any]:
             shares = [plans[p :: options.procs] for p in range(options.procs)]
             started = time.perf_counter()
             with multiprocessing.get_context("spawn").Pool(options.procs) as pool:
-                parts = pool.map(_load, [(host, int(port), share) for share in shares])
+                parts = pool.map(_load, [(host, int(port), share, auth) for share in shares])
             elapsed = time.perf_counter() - started
             after = progress(env, run_id)
         finally:
@@ -248,11 +257,15 @@ def main() -> None:
         help="store runs in a fresh PostgreSQL database made with this URL's role (the team "
         "set-up) instead of SQLite",
     )
+    parser.add_argument(
+        "--auth", action="store_true", help="ACCIO_AUTH=on: every request sends a token"
+    )
     options = parser.parse_args()
     print(
         f"{options.requests} GETs from {options.clients} keep-alive clients "
         f"({options.procs} load processes) during a {options.children}-child sweep, "
         f"{'PostgreSQL' if options.postgres else 'SQLite'}, "
+        f"{'auth on (a token per request), ' if options.auth else ''}"
         f"{os.cpu_count()} CPUs; targets p99 <= 100 ms, 0 errors"
     )
     print(
