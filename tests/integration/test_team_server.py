@@ -194,19 +194,22 @@ def test_the_demo_sweep_on_a_team_server_matches_the_embedded_default(
         t0 = time.time()
         run_id = accio(env, server_cwd, "submit", str(SWEEP), *params, "--quiet").split()[0]
         with Client(settings=Settings.from_env(env), autostart=False) as client:
-            # Mid-sweep, one worker job of this server is cancelled: as soon as a node has ended
-            # in a running job. Not on the parent's progress, which counts finished children:
-            # FIFO interleaves the children's nodes, so they all end together near the end (a
-            # sweep of 11 s on CI went from 0% to done between two polls).
-            killed, at = "", 0.0
+            # Mid-sweep, one worker job of this server is cancelled: one the scheduler lists
+            # (accio get agents) as running tasks of this sweep, once a node has ended. Not on
+            # the parent's progress, which counts finished children: FIFO interleaves the
+            # children's nodes, so they all end together near the end (a sweep of 11 s on CI
+            # went from 0% to done between two polls).
+            killed, at, doing = "", 0.0, ()
             deadline = time.time() + 120
             while not killed and time.time() < deadline:
                 run = client.run(run_id)
                 assert run.state not in ("success", "failed"), "the sweep ended before a kill"
-                jobs = running_jobs(our_jobs(logs))
                 done = sum(child.progress for child in client.children(run_id)) / CHILDREN
-                if jobs and done > 0:
-                    killed, at = jobs[-1], done
+                jobs = set(running_jobs(our_jobs(logs)))
+                busy = [a for a in client.agents().agents if a.running and a.job_id in jobs]
+                if busy and done > 0:
+                    agent = busy[-1]
+                    killed, at, doing = str(agent.job_id), done, tuple(agent.tasks)
                     subprocess.run(["scancel", killed], check=True, timeout=10)
                 time.sleep(0.1)
             assert killed, "no worker job of this server ran within 120 s"
@@ -218,6 +221,7 @@ def test_the_demo_sweep_on_a_team_server_matches_the_embedded_default(
             parent = client.run(run_id)
             children = client.children(run_id)
             assert parent.state == "success" and len(children) == CHILDREN
+            assert doing and all(t.startswith(tuple(c.id for c in children)) for t in doing)
             submitted = our_jobs(logs)
             executed_in: set[str] = set()
             for child in children:
@@ -271,7 +275,7 @@ def test_the_demo_sweep_on_a_team_server_matches_the_embedded_default(
         print(
             f"\ndemo sweep ({CHILDREN} children x {NODES} nodes): embedded {embedded_s:.1f} s,"
             f" PostgreSQL + S3 + SLURM {team_s:.1f} s with job {killed} cancelled at"
-            f" {at:.0%}; nodes ran in job(s) {sorted(executed_in, key=int)} of"
+            f" {at:.0%} while it ran {', '.join(doing)}; nodes ran in job(s) {sorted(executed_in, key=int)} of"
             f" {sorted(submitted, key=int)} submitted"
         )
     finally:
