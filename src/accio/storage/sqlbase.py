@@ -12,6 +12,7 @@ queue on the busy timeout instead of failing on a stale read snapshot.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -72,6 +73,7 @@ class SqlBase(Storage):
         self._fts = self._dialect == "sqlite" and self._has_table("runs_fts")
         self._local = threading.local()
         self._version_conn: sqlite3.Connection | None = None
+        self._pg_version_conn: Any = None  # a psycopg connection, made on first use
 
     @property
     def engine(self) -> Engine:
@@ -319,8 +321,7 @@ class SqlBase(Storage):
         transactions in progress: a commit removes one, a new writer raises ``xmax``; readers
         take no transaction id, so they change nothing). None where there is none."""
         if self._dialect == "postgresql":
-            with self._read_engine.connect() as pg:
-                return str(pg.exec_driver_sql("SELECT txid_current_snapshot()::text").scalar())
+            return self._pg_snapshot()
         database = self._engine.url.database
         if self._dialect != "sqlite" or not database or database == ":memory:":
             return None
@@ -331,9 +332,35 @@ class SqlBase(Storage):
                 self._version_conn = conn
             return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
+    def _pg_snapshot(self) -> str:
+        """The snapshot, on a connection of its own (the web server asks on every request: no
+        pool checkout, no pre-ping, one round trip). A broken connection is replaced once."""
+        with _VERSION_LOCK:
+            for attempt in (1, 2):
+                conn = self._pg_version_conn
+                try:
+                    if conn is None:
+                        args, kwargs = self._engine.dialect.create_connect_args(self._engine.url)
+                        conn = self._engine.dialect.connect(*args, **kwargs)
+                        conn.autocommit = True
+                        self._pg_version_conn = conn
+                    row = conn.execute("SELECT txid_current_snapshot()::text").fetchone()
+                    return str(row[0])
+                except Exception:
+                    self._pg_version_conn = None
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            conn.close()
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
+
     def close(self) -> None:
         if self._version_conn is not None:
             self._version_conn.close()
+        if self._pg_version_conn is not None:
+            with contextlib.suppress(Exception):
+                self._pg_version_conn.close()
         self._engine.dispose()
 
 

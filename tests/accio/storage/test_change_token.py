@@ -84,10 +84,25 @@ def test_postgresql_reads_open_no_transaction(two: tuple[SqlStorage, SqlStorage]
     try:
         assert [w.id for w in reader.list_workflows()] == ["wf"]
         assert reader.get_user("nobody") is None
-        reader.change_token()
-        assert after == ["IDLE"] * 3
+        assert after == ["IDLE"] * 2
+        reader.change_token()  # on a connection of its own, outside the pool: autocommit too
+        assert reader._pg_version_conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         after.clear()
         reader.push_workflow(WorkflowRecord("w2", "v1", "{}", None, "ada", 2.0, True))
         assert "INTRANS" in after  # a write is one transaction
     finally:
         sa.event.remove(reader.engine, "after_cursor_execute", status)
+
+
+@pytest.mark.parametrize("two", ["postgres"], indirect=True)
+def test_the_token_survives_a_dropped_connection(two: tuple[SqlStorage, SqlStorage]) -> None:
+    """PostgreSQL restarted, or an idle connection cut: the next token comes on a new one."""
+    reader, writer = two
+    token = reader.change_token()
+    pid = reader._pg_version_conn.info.backend_pid
+    with writer.engine.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+    assert reader.change_token() == token  # nothing committed meanwhile
+    assert reader._pg_version_conn.info.backend_pid != pid
+    writer.push_workflow(WorkflowRecord("after", "v1", "{}", None, "ada", 3.0, True))
+    assert reader.change_token() != token
