@@ -130,10 +130,13 @@ def test_a_cluster_given_by_address_is_sized_by_its_workers_as_they_come_and_go(
             while executor.slots != 6 and time.time() < deadline:
                 time.sleep(0.1)
             assert executor.slots == 6
+            capacity = executor.capacity  # what the scheduler weighs tasks against
+            assert capacity is not None and capacity.cpus == 6.0 and capacity.memory_mb > 0
             cluster.scale(0)
             while executor.slots != 1 and time.time() < deadline:
                 time.sleep(0.1)
             assert executor.slots == 1  # no worker: at least one slot, tasks wait in Dask
+            assert executor.capacity is None  # the settings' capacity meanwhile
         finally:
             executor.stop()
 
@@ -165,5 +168,11 @@ def test_workers_that_advertise_resources_get_tasks_asking_for_the_declared_ones
             try:
                 assert executor.slots == 2
                 assert executor.resources(task) == asked
+                capacity = executor.capacity
+                assert capacity is not None
+                if advertised:  # the workers' advertised resources, together
+                    assert (capacity.cpus, capacity.memory_mb) == (4.0, 2000)
+                else:  # their threads
+                    assert capacity.cpus == 2.0
             finally:
                 executor.stop()

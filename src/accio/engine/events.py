@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from accio.executors.base import NodeTask, TaskResult
+from accio.ops.api import Resources
 from accio.states import RunState
 from accio.storage.records import LogLine, NodeRecord, RunRecord
 
@@ -111,10 +112,11 @@ class ReadyDiscarded(Event):
 
 @dataclass(frozen=True, slots=True)
 class SlotsChanged(Event):
-    """The executor can now run ``slots`` tasks at once (a Dask cluster gained or lost
-    workers): dispatch by that many from now on."""
+    """The executor can now run ``slots`` tasks at once on ``capacity`` (a Dask cluster
+    gained or lost workers; None: capacity unchanged): dispatch by those from now on."""
 
     slots: int
+    capacity: Resources | None = None
 
 
 # ----------------------------------------------------------------------------------- commands

@@ -495,5 +495,5 @@ class StateMachine(StateLedger):
         TasksFinished: _handle_tasks_finished,
         KillRuns: _handle_kill_runs,
         RunsDeleted: _handle_runs_deleted,
-        SlotsChanged: lambda machine, event: machine.queue.resize(event.slots),
+        SlotsChanged: lambda machine, event: machine.queue.resize(event.slots, event.capacity),
     }

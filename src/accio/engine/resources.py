@@ -36,8 +36,12 @@ class DispatchQueue:
         self._next_task = 1
         self.resize(slots)
 
-    def resize(self, slots: int) -> None:
-        """``slots`` tasks may run at once from now on (tasks in flight stay out)."""
+    def resize(self, slots: int, capacity: Resources | None = None) -> None:
+        """``slots`` tasks may run at once from now on, within ``capacity`` when given (tasks
+        in flight stay out)."""
+        if capacity is not None and capacity != self.capacity:
+            self.capacity = capacity
+            self._needs.clear()  # clamped to the old capacity
         self.slots = max(1, slots)
         self._small_cpus = self.capacity.cpus / self.slots + 1e-9
         self._small_memory = self.capacity.memory_mb / self.slots

@@ -98,8 +98,11 @@ class Scheduler:
         self.registry = registry
         self.capacity = capacity
         self.control = control
-        self._slots = executor.slots  # as the machine knows it (a Dask cluster may resize)
-        self.machine = StateMachine(capacity, self._slots, strict=strict, usable=self._usable)
+        # What the machine dispatches by; a Dask cluster by address may grow and shrink.
+        self._size = (executor.slots, executor.capacity)
+        self.machine = StateMachine(
+            executor.capacity or capacity, self._size[0], strict=strict, usable=self._usable
+        )
         self.coalescer = WriteCoalescer()
         home = control.dir.parent if control is not None else None
         self.status = StatusBoard(status_path(home) if home is not None else None)
@@ -152,10 +155,10 @@ class Scheduler:
         if time.time() - self._last_flush >= FLUSH_INTERVAL or not machine.in_flight:
             self.flush()
         self.agents.tick()
-        slots = self.executor.slots
-        if slots != self._slots:
-            self._slots = slots
-            self._inbox.append(SlotsChanged(self._stimulus("slots"), time.time(), slots))
+        size = (self.executor.slots, self.executor.capacity)
+        if size != self._size:
+            self._size = size
+            self._inbox.append(SlotsChanged(self._stimulus("slots"), time.time(), *size))
         if (paused or (not machine.in_flight and not machine.runs)) and timeout:
             time.sleep(min(timeout, 0.05))
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from accio.executors.agents import Agent
+from accio.ops.api import Resources
 from accio.storage.records import LogLine
 
 #: (ts, stream, line): one line a task wrote to stdout or stderr.
@@ -132,6 +133,12 @@ class Executor(ABC):
     @property
     @abstractmethod
     def slots(self) -> int: ...
+
+    @property
+    def capacity(self) -> Resources | None:
+        """What its workers offer together, when the executor knows it better than the
+        settings do (a Dask cluster given by its address); None: the settings' capacity."""
+        return None
 
     def __enter__(self) -> Executor:
         self.start()

@@ -45,6 +45,7 @@ from accio.errors import UsageError
 from accio.executors.agents import Agent, batch_jobs, dask_agents, task_label
 from accio.executors.base import Executor, NodeTask, TaskLogs, TaskResult
 from accio.executors.worker import LivePump, batch_job, execute_task
+from accio.ops.api import Resources
 from accio.storage.records import LogLine
 
 log = logging.getLogger("accio.executors.dask")
@@ -88,6 +89,27 @@ def advertised_size(workers: Sequence[Mapping[str, Any]]) -> dict[str, float] | 
             value = float(resources[name])
             sizes[name] = min(sizes.get(name, value), value)
     return sizes or None
+
+
+def cluster_capacity(
+    workers: Sequence[Mapping[str, Any]], size: Mapping[str, float] | None
+) -> Resources | None:
+    """What ``workers`` offer together: advertised cpus and memory when they all advertise
+    (``size`` given), else their threads and memory limits (no limit: 4 GiB a thread)."""
+    if not workers:
+        return None
+    cpus = memory_mb = 0.0
+    for worker in workers:
+        threads = int(worker.get("nthreads", 1))
+        resources = worker.get("resources") or {}
+        if size is not None:
+            cpus += float(resources["cpus"])
+            memory_mb += float(resources["memory_mb"])
+        else:
+            cpus += threads
+            limit = int(worker.get("memory_limit") or 0)
+            memory_mb += limit / 2**20 if limit else 4096.0 * threads
+    return Resources(cpus, int(memory_mb), 0)
 
 
 def _where(result: TaskResult) -> TaskResult:
@@ -169,6 +191,7 @@ class DaskExecutor(Executor):
         #: :data:`RESIZE_INTERVAL` seconds, since such a cluster gains and loses workers.
         self._sized_by_cluster = slots is None
         self._sized_at = -math.inf
+        self._capacity: Resources | None = None
         self._worker_size = dict(worker_size) if worker_size else None
         self._sequence = itertools.count()
         self._futures: dict[int, Any] = {}
@@ -223,7 +246,13 @@ class DaskExecutor(Executor):
     @property
     def slots(self) -> int:
         """Tasks the cluster runs at once: as given, or its workers' threads (at least 1)."""
-        if self._sized_by_cluster and time.monotonic() - self._sized_at >= RESIZE_INTERVAL:
+        due = time.monotonic() - self._sized_at >= RESIZE_INTERVAL
+        # While the client reconnects (the Dask scheduler gone) keep the last size at once.
+        if (
+            self._sized_by_cluster
+            and due
+            and getattr(self.client, "status", "running") == "running"
+        ):
             self._sized_at = time.monotonic()
             client = self.client
             try:
@@ -236,7 +265,15 @@ class DaskExecutor(Executor):
                 workers = list(info.get("workers", {}).values())
                 self._slots = max(1, sum(int(w.get("nthreads", 1)) for w in workers))
                 self._worker_size = advertised_size(workers)
+                self._capacity = cluster_capacity(workers, self._worker_size)
         return self._slots
+
+    @property
+    def capacity(self) -> Resources | None:
+        """A cluster given by its address: its workers' cpus (advertised, else threads) and
+        memory limits together, as last looked at (:attr:`slots`); None otherwise, or while
+        it has no worker."""
+        return self._capacity
 
     def start(self) -> None:
         pass

@@ -294,20 +294,26 @@ def test_a_killed_queued_node_leaves_no_execution_to_join() -> None:
 
 def test_a_cluster_that_grows_gets_more_tasks_and_one_that_shrinks_fewer() -> None:
     """A Dask cluster given by its address gains and loses workers: ``SlotsChanged`` resizes
-    what may be in flight (``PREFETCH`` small tasks per slot), FIFO kept."""
+    what may be in flight (``PREFETCH`` small tasks per slot) and the capacity tasks are
+    weighed against (the cluster's, not the service machine's), FIFO kept."""
     from accio.engine.events import SlotsChanged
     from accio.engine.resources import PREFETCH
 
-    machine = StateMachine(Resources(64.0, 1 << 20, 0), 1, strict=True)  # one worker at start
+    # one worker of one thread at start, as big as the service machine (1 cpu)
+    machine = StateMachine(Resources(1.0, 2048, 0), 1, strict=True)
     runs = [run_record(f"r{i:03d}", x=i + 0.5) for i in range(2 * PREFETCH)]  # never 2.0
     first = submitted(drive(machine, loaded(*runs)))
     assert len(first) == PREFETCH == machine.in_flight  # 2 * PREFETCH + 1 tasks wait to go
     assert [t.run_id for t in first if t.node == "In"] == [r.id for r in runs][: PREFETCH - 1]
-    grown = submitted(machine.handle(SlotsChanged(stimulus(), 12.0, 2)))
+    # a second worker joins: 2 slots on a cluster of 2 cpus, beyond the service machine's 1
+    two = Resources(2.0, 8192, 0)
+    grown = submitted(machine.handle(SlotsChanged(stimulus(), 12.0, 2, two)))
     assert len(grown) == PREFETCH and machine.in_flight == 2 * PREFETCH
     assert [t.run_id for t in grown] == [r.id for r in runs][PREFETCH - 1 : 2 * PREFETCH - 1]
     # back to one worker: nothing is recalled, but nothing more goes until below the new cap
-    assert not submitted(machine.handle(SlotsChanged(stimulus(), 12.5, 1)))
+    assert not submitted(
+        machine.handle(SlotsChanged(stimulus(), 12.5, 1, Resources(1.0, 4096, 0)))
+    )
     done = (first + grown)[: PREFETCH + 1]  # then PREFETCH - 1 in flight: room for one
     assert not submitted(machine.handle(finished(*(success(t) for t in done[:-1]))))
     assert len(submitted(machine.handle(finished(success(done[-1]))))) >= 1
