@@ -214,7 +214,7 @@ def _install_guard(
         accounts = getattr(client, "storage", None)
         if not isinstance(accounts, AccountsApi):
             raise TypeError("ACCIO_AUTH=on needs a client with a storage (a local home)")
-        install_login(app, accounts, sessions)
+        install_login(app, accounts, sessions, hosts)
     app.state.auth = accounts is not None
     app.add_middleware(Guard, hosts=hosts, accounts=accounts, client=client, sessions=sessions)
 

@@ -284,13 +284,23 @@ async def _redirect(send: Send, to: str) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-def same_origin(headers: Mapping[str, str]) -> bool:
-    """Whether a request's ``Origin`` (else ``Referer``) is this server, as its ``Host`` says;
-    true when the client sends neither (not a browser: curl, scripts)."""
-    sent = headers.get("origin") or headers.get("referer")
+def same_origin(headers: Mapping[str, str], hosts: frozenset[str] | None = None) -> bool:
+    """Whether the page a request comes from (``Origin``, else ``Referer``) is this server:
+    its host is one the server answers to (``hosts``, the Host check's; behind a reverse
+    proxy, the public name in ``ACCIO_ALLOWED_HOSTS``), else the request's ``Host``. Ports and
+    schemes are not compared (a proxy changes both; cookies ignore ports anyway). True when
+    the client sends neither header (not a browser: curl, scripts)."""
+    sent = (headers.get("origin") or headers.get("referer") or "").strip()
     if not sent:
         return True
-    return urlsplit(sent).netloc.lower() == headers.get("host", "").strip().lower() != ""
+    if sent == "null":  # a sandboxed frame, a data: or file: page
+        return False
+    origin = host_name(urlsplit(sent).netloc)
+    if not origin:
+        return False
+    if hosts is not None:
+        return origin in hosts
+    return origin == host_name(headers.get("host", ""))
 
 
 def csrf_of(request: Any) -> str:
@@ -309,7 +319,9 @@ _LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 """
 
 
-def install_login(app: FastAPI, accounts: AccountsApi, sessions: Sessions) -> None:
+def install_login(
+    app: FastAPI, accounts: AccountsApi, sessions: Sessions, hosts: frozenset[str] | None = None
+) -> None:
     """``GET/POST /login`` (user and token -> session cookie) and ``POST /logout``."""
     from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -327,7 +339,7 @@ def install_login(app: FastAPI, accounts: AccountsApi, sessions: Sessions) -> No
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
-        if not same_origin(request.headers):
+        if not same_origin(request.headers, hosts):
             # Login CSRF: another site's page posting its own token would sign this browser
             # in as someone else. Browsers name the page a form comes from (Origin, Referer).
             return page("sign in from this server's own sign-in page", 403)
