@@ -349,8 +349,10 @@ def test_server_start_executor_flag_chooses_where_nodes_run(tmp_path: Path) -> N
             status = json.loads(run_module(["server", "status", "--json"], env).stdout)
             time.sleep(0.2)
         assert status["executor"] == "dask"
-        again = run_module(["server", "start", "--executor", "local"], env)
-        assert again.returncode == 0 and "already running" in again.stdout
+        # read in this home, even with a (here unreachable) server as the CLI's default
+        elsewhere = {**env, "ACCIO_SERVER": "http://127.0.0.1:9"}
+        again = run_module(["server", "start", "--executor", "local"], elsewhere)
+        assert again.returncode == 0 and "already running" in again.stdout, again
         assert "runs the dask executor, not local" in again.stderr
     finally:
         daemon.stop(home)

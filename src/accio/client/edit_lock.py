@@ -13,6 +13,8 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from accio.errors import UsageError
+
 
 @contextlib.contextmanager
 def edit_lock(path: Path) -> Iterator[None]:
@@ -23,9 +25,17 @@ def edit_lock(path: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - Windows
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(path.parent / f".{path.name}.lock", "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    lock = path.parent / f".{path.name}.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle = open(lock, "a")  # noqa: SIM115 (closed below, after the unlock)
+    except OSError as exc:  # a read-only folder
+        raise UsageError(f"{path}: cannot lock the file to change it ({lock}): {exc}") from None
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        except OSError as exc:  # NFS mounted without locks
+            raise UsageError(f"{path}: cannot lock the file to change it: {exc}") from None
         try:
             yield
         finally:

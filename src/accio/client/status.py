@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel, Field
 
 from accio.client.contract import SchedulerStatus
+from accio.errors import NotFoundError
 
 if TYPE_CHECKING:
     from accio.config import Settings
@@ -68,7 +69,10 @@ class RemoteSchedulerStatus:
     """``scheduler_status()`` of :class:`~accio.client.remote.RemoteClient`."""
 
     def scheduler_status(self: _HasJson) -> SchedulerStatus:
-        out = StatusOut.model_validate(self._json("GET", "/status"))
+        try:
+            out = StatusOut.model_validate(self._json("GET", "/status"))
+        except NotFoundError:  # a server older than /status: it runs its scheduler, as before
+            return SchedulerStatus(True, None, self.base_url, remote=True)
         return SchedulerStatus(
             out.running,
             None,

@@ -51,6 +51,18 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 
 
 _VERSION_LOCK = threading.Lock()
+#: Seconds to connect for the PostgreSQL change token (the web server waits on it).
+PG_CONNECT_TIMEOUT_S = 5
+
+
+def _snapshot_of(conn: Any) -> str:
+    """PostgreSQL's current snapshot through a plain DB-API connection (any driver)."""
+    cursor = conn.cursor()
+    try:
+        cursor.execute("SELECT txid_current_snapshot()::text")
+        return str(cursor.fetchone()[0])
+    finally:
+        cursor.close()
 
 
 class SqlBase(Storage):
@@ -334,33 +346,33 @@ class SqlBase(Storage):
 
     def _pg_snapshot(self) -> str:
         """The snapshot, on a connection of its own (the web server asks on every request: no
-        pool checkout, no pre-ping, one round trip). A broken connection is replaced once."""
+        pool checkout, no pre-ping, one round trip). A connection that broke since its last
+        use is replaced once; a failing new one raises at once (PostgreSQL down)."""
         with _VERSION_LOCK:
-            for attempt in (1, 2):
-                conn = self._pg_version_conn
+            conn = self._pg_version_conn
+            if conn is not None:
                 try:
-                    if conn is None:
-                        args, kwargs = self._engine.dialect.create_connect_args(self._engine.url)
-                        conn = self._engine.dialect.connect(*args, **kwargs)
-                        conn.autocommit = True
-                        self._pg_version_conn = conn
-                    row = conn.execute("SELECT txid_current_snapshot()::text").fetchone()
-                    return str(row[0])
-                except Exception:
+                    return _snapshot_of(conn)
+                except Exception:  # dropped (a restart, an idle timeout): a new one below
                     self._pg_version_conn = None
-                    if conn is not None:
-                        with contextlib.suppress(Exception):
-                            conn.close()
-                    if attempt == 2:
-                        raise
-        raise AssertionError("unreachable")
+                    with contextlib.suppress(Exception):
+                        conn.close()
+            dialect = self._engine.dialect
+            args, kwargs = dialect.create_connect_args(self._engine.url)
+            kwargs.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_S)
+            conn = dialect.connect(*args, **kwargs)
+            conn.autocommit = True
+            self._pg_version_conn = conn
+            return _snapshot_of(conn)
 
     def close(self) -> None:
         if self._version_conn is not None:
             self._version_conn.close()
-        if self._pg_version_conn is not None:
-            with contextlib.suppress(Exception):
-                self._pg_version_conn.close()
+        with _VERSION_LOCK:
+            if self._pg_version_conn is not None:
+                with contextlib.suppress(Exception):
+                    self._pg_version_conn.close()
+                self._pg_version_conn = None
         self._engine.dispose()
 
 

@@ -228,3 +228,21 @@ def test_progress_failure_reasons_and_retention(client: AccioClient, home: Home)
     assert client.run(home.sweep).id == home.sweep  # nothing deleted
     with pytest.raises(UsageError):  # no policy: nothing is deleted by accident
         client.retain()
+
+
+def test_a_server_older_than_the_status_route_still_runs_its_scheduler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``GET /api/v1/status`` answers 404 on an older server: after a submit, the CLI asks
+    for the status; that must not turn the accepted submission into an error."""
+    from accio.errors import NotFoundError
+
+    remote = RemoteClient("http://127.0.0.1:9")
+
+    def older(method: str, url: str, **kwargs: object) -> object:
+        raise NotFoundError(f"not found: {url}")
+
+    monkeypatch.setattr(remote, "_json", older)
+    status = remote.scheduler_status()
+    assert (status.running, status.remote, status.url) == (True, True, "http://127.0.0.1:9")
+    remote.close()

@@ -127,7 +127,7 @@ def _start(
         pid = daemon.running_pid(home)
         out.print_line(f"Scheduler already running (pid {pid or '?'}, home {home})")
         _print_url(home, wanted=http is not None)
-        _say_if_other_executor(settings.executor)
+        _say_if_other_executor(home, settings.executor)
         return EXIT_OK
     if foreground:
         out.info(f"scheduler running in the foreground for {home}; Ctrl-C stops it")
@@ -153,9 +153,13 @@ def _start(
     return EXIT_OK
 
 
-def _say_if_other_executor(wanted: str) -> None:
-    """A running scheduler keeps its executor: say so when another one was asked for."""
-    running = open_client(autostart=False, operators=False).scheduler_status().executor
+def _say_if_other_executor(home: Path, wanted: str) -> None:
+    """This home's running scheduler keeps its executor: say so when another one was asked
+    for (read in the home: never a server's, whatever cluster is the default)."""
+    from accio.engine.agents import read_agents
+
+    published = read_agents(home)
+    running = published.executor if published is not None else None
     if running and running != wanted:
         out.info(
             f"it runs the {running} executor, not {wanted}: 'accio server stop' first to "
