@@ -127,7 +127,7 @@ def _start(
         pid = daemon.running_pid(home)
         out.print_line(f"Scheduler already running (pid {pid or '?'}, home {home})")
         _print_url(home, wanted=http is not None)
-        _say_if_other_executor(home, settings.executor)
+        _say_if_other_executor(settings)
         return EXIT_OK
     if foreground:
         out.info(f"scheduler running in the foreground for {home}; Ctrl-C stops it")
@@ -153,17 +153,17 @@ def _start(
     return EXIT_OK
 
 
-def _say_if_other_executor(home: Path, wanted: str) -> None:
+def _say_if_other_executor(settings: Settings) -> None:
     """This home's running scheduler keeps its executor: say so when another one was asked
-    for (read in the home: never a server's, whatever cluster is the default)."""
-    from accio.engine.agents import read_agents
+    for (a client of this home: never a server's, whatever cluster is the default)."""
+    from accio.client.client import Client
 
-    published = read_agents(home)
-    running = published.executor if published is not None else None
-    if running and running != wanted:
+    with Client(settings=settings, autostart=False) as local:
+        running = local.scheduler_status().executor
+    if running and running != settings.executor:
         out.info(
-            f"it runs the {running} executor, not {wanted}: 'accio server stop' first to "
-            "change it (running nodes end first)"
+            f"it runs the {running} executor, not {settings.executor}: 'accio server stop' "
+            "first to change it (running nodes end first)"
         )
 
 
