@@ -9,14 +9,12 @@ and REST API unless ``--no-http`` or ``ACCIO_HTTP=off``; ``server start`` insist
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from accio.cli import render as out
 from accio.cli.commands.common import cli_selection, command, open_client
-from accio.client.contract import SchedulerStatus
 from accio.config import DEFAULT_HTTP, EXECUTOR_NAMES, Settings, parse_http_address
 from accio.engine import daemon
 from accio.errors import (
@@ -184,74 +182,53 @@ NO_HTTP_HINT = (
 
 
 def _status(settings: Settings, as_json: bool) -> int:
-    """The scheduler this invocation talks to: this home's, or a server's (``--cluster``)."""
+    """The scheduler this invocation talks to: this home's, or a server's (``--cluster``), as
+    the server reports it (nothing of this machine's home then)."""
     client = open_client(autostart=False, operators=False)
     status = client.scheduler_status()
-    counts: dict[str, int] = {
+    counts = {
         state: client.count_runs(RunsFilter(states=(state,), top_level_only=True))
         for state in UNFINISHED_RUN_STATES
     }
-    condition = status.condition if status.running else None
+    data: dict[str, Any]
+    fields: list[tuple[str, Any]]
     if status.remote:
-        return _remote_status(status, counts, as_json)
-    running, pid, url = status.running, status.pid, status.url
+        selection = cli_selection()
+        cluster = selection.cluster.name if selection.cluster is not None else None
+        data = {"remote": True, "cluster": cluster, "url": status.url, "running": status.running}
+        fields = [
+            ("Server", f"{status.url}" + (f" (cluster {cluster})" if cluster else "")),
+            ("Scheduler", "running" if status.running else "not running"),
+        ]
+    else:
+        running, pid, url = status.running, status.pid, status.url
+        log = daemon.log_path(settings.home)
+        data = {
+            "running": running,
+            "pid": pid,
+            "url": url,
+            "home": str(settings.home),
+            "log": str(log),
+        }
+        fields = [
+            ("Scheduler", f"running (pid {pid or '?'})" if running else "not running"),
+            ("Web UI", url if url else ("not served" if running else "-")),
+            ("Home", settings.home),
+            ("Log", log),
+        ]
+    # Storage failing (disk full, database locked): dispatch paused until it clears.
+    condition = status.condition
     if as_json:
         out.print_json(
-            {
-                "running": running,
-                "pid": pid,
-                "url": url,
-                "home": str(settings.home),
-                "log": str(daemon.log_path(settings.home)),
-                "executor": status.executor,
-                "active_runs": counts,
-                "condition": condition,
-            }
+            {**data, "executor": status.executor, "active_runs": counts, "condition": condition}
         )
         return EXIT_OK
-    web = url if url else ("not served" if running else "-")
     out.print_fields(
         [
-            ("Scheduler", f"running (pid {pid or '?'})" if running else "not running"),
-            ("Web UI", web),
-            ("Home", settings.home),
-            ("Log", daemon.log_path(settings.home)),
+            *fields,
             *([("Executor", status.executor)] if status.executor else []),
             ("Active runs", ", ".join(f"{n} {s}" for s, n in counts.items())),
             *([("Condition", f"paused, retrying: {condition}")] if condition else []),
-        ]
-    )
-    return EXIT_OK
-
-
-def _remote_status(status: SchedulerStatus, counts: Mapping[str, int], as_json: bool) -> int:
-    """A server's scheduler, as the server reports it (nothing of this machine's home)."""
-    selection = cli_selection()
-    cluster = selection.cluster.name if selection.cluster is not None else None
-    if as_json:
-        out.print_json(
-            {
-                "remote": True,
-                "cluster": cluster,
-                "url": status.url,
-                "running": status.running,
-                "executor": status.executor,
-                "active_runs": counts,
-                "condition": status.condition,
-            }
-        )
-        return EXIT_OK
-    out.print_fields(
-        [
-            ("Server", f"{status.url}" + (f" (cluster {cluster})" if cluster else "")),
-            ("Scheduler", "running" if status.running else "not running"),
-            *([("Executor", status.executor)] if status.executor else []),
-            ("Active runs", ", ".join(f"{n} {s}" for s, n in counts.items())),
-            *(
-                [("Condition", f"paused, retrying: {status.condition}")]
-                if status.condition
-                else []
-            ),
         ]
     )
     return EXIT_OK
