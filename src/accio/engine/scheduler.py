@@ -100,9 +100,8 @@ class Scheduler:
         self.control = control
         # What the machine dispatches by; a Dask cluster by address may grow and shrink.
         self._size = (executor.slots, executor.capacity)
-        self.machine = StateMachine(
-            executor.capacity or capacity, self._size[0], strict=strict, usable=self._usable
-        )
+        slots, cluster = self._size
+        self.machine = StateMachine(cluster or capacity, slots, strict=strict, usable=self._usable)
         self.coalescer = WriteCoalescer()
         home = control.dir.parent if control is not None else None
         self.status = StatusBoard(status_path(home) if home is not None else None)

@@ -253,20 +253,29 @@ class DaskExecutor(Executor):
             and due
             and getattr(self.client, "status", "running") == "running"
         ):
-            self._sized_at = time.monotonic()
-            client = self.client
             try:
-                info = client.sync(
-                    client.scheduler.identity, n_workers=-1, callback_timeout=AGENTS_TIMEOUT
-                )
+                self._identity()
             except Exception as exc:  # unreachable for now: keep the last size
+                self._sized_at = time.monotonic()
                 log.debug("cannot size the Dask cluster: %s", exc)
-            else:
-                workers = list(info.get("workers", {}).values())
-                self._slots = max(1, sum(int(w.get("nthreads", 1)) for w in workers))
-                self._worker_size = advertised_size(workers)
-                self._capacity = cluster_capacity(workers, self._worker_size)
         return self._slots
+
+    def _identity(self) -> dict[str, Any]:
+        """The Dask scheduler's view of its workers (bounded: a scheduler that is there but
+        does not answer, stopped or swapping, would otherwise hold the scheduler loop until the
+        TCP timeout). A cluster given by its address is sized from it at the same time, so
+        that :meth:`agents`, asked every few seconds, spares :attr:`slots` its own look."""
+        client = self.client
+        info: dict[str, Any] = client.sync(
+            client.scheduler.identity, n_workers=-1, callback_timeout=AGENTS_TIMEOUT
+        )
+        if self._sized_by_cluster:
+            self._sized_at = time.monotonic()
+            workers = list(info.get("workers", {}).values())
+            self._slots = max(1, sum(int(w.get("nthreads", 1)) for w in workers))
+            self._worker_size = advertised_size(workers)
+            self._capacity = cluster_capacity(workers, self._worker_size)
+        return info
 
     @property
     def capacity(self) -> Resources | None:
@@ -295,12 +304,8 @@ class DaskExecutor(Executor):
         jobs: dict[str, tuple[str | None, int, int | None]] = {}
         for owned in self._owned:
             jobs.update(batch_jobs(owned))
+        info = self._identity()
         client = self.client
-        # Bounded: a Dask scheduler that is there but does not answer (stopped, swapping) would
-        # otherwise hold the scheduler loop until the TCP timeout, at every look.
-        info = client.sync(
-            client.scheduler.identity, n_workers=-1, callback_timeout=AGENTS_TIMEOUT
-        )
         processing = client.sync(
             client.scheduler.processing, workers=None, callback_timeout=AGENTS_TIMEOUT
         )
