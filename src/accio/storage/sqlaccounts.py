@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -21,8 +21,12 @@ from accio.storage.accounts import (
 class SqlAccounts(AccountsApi):
     """Users, tokens and sessions in the ``users``, ``tokens`` and ``sessions`` tables."""
 
-    _read_engine: Any  # reads: outside a transaction on PostgreSQL (see SqlBase)
     _write_engine: Any
+
+    if TYPE_CHECKING:
+
+        def _read(self) -> Any:
+            """SqlBase's read connection (outside a transaction on PostgreSQL)."""
 
     def add_user(self, rec: UserRecord) -> None:
         with self._write_engine.begin() as conn:
@@ -34,12 +38,12 @@ class SqlAccounts(AccountsApi):
             )
 
     def get_user(self, name: str) -> UserRecord | None:
-        with self._read_engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(db.users).where(db.users.c.name == name)).first()
         return None if row is None else UserRecord(row.name, bool(row.admin), row.created)
 
     def users(self) -> list[UserRecord]:
-        with self._read_engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(sa.select(db.users).order_by(db.users.c.name)).all()
         return [UserRecord(r.name, bool(r.admin), r.created) for r in rows]
 
@@ -61,18 +65,9 @@ class SqlAccounts(AccountsApi):
         query = sa.select(db.tokens).order_by(db.tokens.c.created, db.tokens.c.id)
         if user is not None:
             query = query.where(db.tokens.c.user == user)
-        with self._read_engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(query).all()
         return [_token(r) for r in rows]
-
-    def _live_token(self, token: str) -> sa.Row[Any] | None:
-        """(id, user) of the unrevoked token ``token``, found by its hash."""
-        query = sa.select(db.tokens.c.id, db.tokens.c.user).where(
-            db.tokens.c.hash == hash_token(token), db.tokens.c.revoked.is_(None)
-        )
-        with self._read_engine.connect() as conn:
-            row: sa.Row[Any] | None = conn.execute(query).first()
-        return row
 
     def authenticate(self, token: str) -> UserRecord | None:
         """One query (every request of a signed-in client asks): the live token's user."""
@@ -82,13 +77,17 @@ class SqlAccounts(AccountsApi):
             .select_from(t.join(u, u.c.name == t.c.user))
             .where(t.c.hash == hash_token(token), t.c.revoked.is_(None))
         )
-        with self._read_engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(query).first()
         return None if row is None else UserRecord(row.name, bool(row.admin), row.created)
 
     def token_id(self, token: str) -> str | None:
-        row = self._live_token(token)
-        return None if row is None else str(row.id)
+        query = sa.select(db.tokens.c.id).where(
+            db.tokens.c.hash == hash_token(token), db.tokens.c.revoked.is_(None)
+        )
+        with self._read() as conn:
+            found = conn.execute(query).scalar()
+        return None if found is None else str(found)
 
     def revoke_token(self, id: str) -> TokenRecord:
         with self._write_engine.begin() as conn:
@@ -127,7 +126,7 @@ class SqlAccounts(AccountsApi):
                 t.c.revoked.is_(None),
             )
         )
-        with self._read_engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(query).first()
         return None if row is None else UserRecord(row.name, bool(row.admin), row.created)
 
