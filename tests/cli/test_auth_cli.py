@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.server.test_auth import WORKFLOW, Team
+from tests.server.test_auth import V1, WORKFLOW, Team
+from tests.server.test_auth_workflows import ALICE, _renamed
 
 from accio.cli.main import main
 from accio.errors import EXIT_DENIED, NotFoundError
@@ -152,3 +153,20 @@ def test_the_owner_is_the_tokens_user_not_the_clients_accio_user(cli: Cli, tmp_p
     assert code == 2 and "owner" in err, err
     assert {r.owner for r in cli.team.client.runs()} == {"alice"}
     assert len(cli.team.client.runs()) == 2
+
+
+def test_pushing_over_another_users_workflow_exits_3_saying_whose(
+    cli: Cli, tmp_path: Path
+) -> None:
+    team = cli.team
+    pushed = team.http.post(f"{V1}/workflows", json=ALICE, headers=team.auth("alice"))
+    assert pushed.status_code == 201
+    cli.monkeypatch.setenv("ACCIO_USER", "alice")  # a client-side name changes nothing
+    wf = tmp_path / "awf.json"
+    wf.write_text(json.dumps(_renamed(ALICE, "Bobs")))
+    assert "belongs to alice" in cli.denied("bob", "push", str(wf))
+    assert len(team.client.workflow_versions("awf")) == 1
+    cli.monkeypatch.setenv("ACCIO_TOKEN", "not-a-token")
+    cli.capsys.readouterr()
+    assert main(["push", str(wf)]) == EXIT_DENIED
+    assert "sign in" in cli.capsys.readouterr().err

@@ -2,23 +2,17 @@
 
 Bob may read and run Alice's workflow, but neither push a version of it (which would change
 what her ``workflow: ID`` runs mean) nor, by running an older version, make that version the
-active one again. An admin may push over anyone's. Over REST and through the CLI.
+active one again. An admin may push over anyone's. Over REST here; through the CLI in
+tests/cli/test_auth_cli.py.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.server.test_auth import V1, Team
-
-from accio.cli.main import main
-from accio.errors import EXIT_DENIED
-from accio.server.app import create_app
-from accio.server.auth import allowed_hosts
-from accio.server.http import serve_in_thread
 
 ALICE: dict[str, Any] = {
     "id": "awf",
@@ -83,34 +77,3 @@ def test_only_the_creator_or_an_admin_pushes_a_version(team: Team) -> None:
     # a new id is anyone's
     mine = team.http.post(f"{V1}/workflows", json={**ALICE, "id": "bwf"}, headers=bob)
     assert mine.status_code == 201 and _active(team, "bwf")[1] == "bob"
-
-
-def test_the_cli_says_who_owns_it_and_exits_3(
-    team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Through the real CLI against the server (RemoteClient over the test app)."""
-    pushed = team.http.post(f"{V1}/workflows", json=ALICE, headers=team.auth("alice"))
-    assert pushed.status_code == 201
-    app = create_app(team.settings, team.client, allowed_hosts=allowed_hosts("127.0.0.1"))
-    http = serve_in_thread(app, "127.0.0.1", 0)
-    try:
-        for name in ("ACCIO_CLUSTER", "ACCIO_CLUSTERS_FILE", "ACCIO_CONFIG"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("HOME", str(tmp_path / "laptop"))
-        monkeypatch.setenv("ACCIO_HOME", str(tmp_path / "laptop-home"))
-        monkeypatch.setenv("ACCIO_SERVER", http.url.rstrip("/"))
-        monkeypatch.setenv("ACCIO_TOKEN", team.tokens["bob"])
-        monkeypatch.setenv("ACCIO_USER", "alice")  # a client-side name changes nothing
-        monkeypatch.setenv("ACCIO_PLUGINS", "accio.testing:operators")
-        wf = tmp_path / "awf.json"
-        wf.write_text(json.dumps(_renamed(ALICE, "Bobs")))
-        capsys.readouterr()
-        assert main(["push", str(wf)]) == EXIT_DENIED == 3
-        err = capsys.readouterr().err
-        assert "belongs to alice" in err and "Traceback" not in err
-        assert len(team.client.workflow_versions("awf")) == 1
-        monkeypatch.setenv("ACCIO_TOKEN", "not-a-token")
-        assert main(["push", str(wf)]) == EXIT_DENIED
-        assert "sign in" in capsys.readouterr().err
-    finally:
-        http.stop()
