@@ -19,12 +19,7 @@ from accio.cache.explain import NodeExplanation
 from accio.cache.store_base import is_digest
 from accio.client import progress
 from accio.client.agents import LocalAgents
-from accio.client.contract import (
-    ACTING_USER,
-    AccioClient,
-    RunSource,
-    Submission,
-)
+from accio.client.contract import ACTING_USER, AccioClient, RunSource, Submission
 from accio.client.local_workflows import LocalWorkflows
 from accio.client.lookup import pick_run_id, prepare_run
 from accio.client.status import LocalSchedulerStatus
